@@ -1,0 +1,108 @@
+"""Checkpoints: a plain dict of tensors and primitives, loaded with ``weights_only=True``.
+
+Each file is written atomically (temporary file, flush, fsync, rename) and the ``latest``
+pointer is updated last, so a crash at any moment leaves the previous complete checkpoint in
+place. Old files are pruned only after the new one is complete.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import zipfile
+from pathlib import Path
+
+import torch
+
+FORMAT = "ntmkit-checkpoint"
+VERSION = 1
+LATEST = "latest"
+_NAME = re.compile(r"^ckpt-(\d{8})\.pt$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing, truncated, foreign or does not match; the message names the fix."""
+
+
+def _atomic_write_bytes(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    try:  # make the rename itself durable
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def save(directory: str | Path, step: int, payload: dict, max_to_keep: int = 3) -> Path:
+    """Write ``payload`` as checkpoint ``step`` in ``directory``, point ``latest`` at it, prune."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT, "version": VERSION, **payload}
+    path = directory / f"ckpt-{step:08d}.pt"
+    _atomic_write_bytes(path, lambda f: torch.save(payload, f))
+    _atomic_write_bytes(directory / LATEST, lambda f: f.write(path.name.encode() + b"\n"))
+    if max_to_keep > 0:
+        for old in list_checkpoints(directory)[:-max_to_keep]:
+            old.unlink(missing_ok=True)
+    return path
+
+
+def list_checkpoints(directory: str | Path) -> list[Path]:
+    """Complete checkpoint files in ``directory``, oldest first."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if _NAME.match(p.name))
+
+
+def latest(directory: str | Path) -> Path | None:
+    """The newest checkpoint: the one ``latest`` names, else the highest-numbered file."""
+    directory = Path(directory)
+    pointer = directory / LATEST
+    if pointer.is_file():
+        name = pointer.read_text().strip()
+        if _NAME.match(name) and (directory / name).is_file():
+            return directory / name
+    found = list_checkpoints(directory)
+    return found[-1] if found else None
+
+
+def load(path: str | Path, map_location="cpu") -> dict:
+    """Load a checkpoint safely (no pickled code runs) and check that it is one of ours."""
+    path = Path(path)
+    if path.is_dir():
+        found = latest(path)
+        if found is None:
+            raise CheckpointError(f"no checkpoint in {path}: train one first (ntm train --checkpoint_dir {path})")
+        path = found
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist: check the path")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"checkpoint {path} is truncated, corrupt or unsafe ({first[:120]}): "
+                              f"delete it or point --checkpoint_dir elsewhere") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an ntmkit checkpoint: point --checkpoint_dir at a directory "
+                              f"written by 'ntm train'")
+    if data.get("version") != VERSION:
+        raise CheckpointError(f"checkpoint {path} has format version {data.get('version')!r}, this ntmkit "
+                              f"reads version {VERSION}: retrain or use the matching ntmkit release")
+    for key in ("model_kind", "model_config", "task", "model"):
+        if key not in data:
+            raise CheckpointError(f"checkpoint {path} lacks '{key}': it is incomplete, delete it")
+    return data

@@ -1,0 +1,238 @@
+"""The machine: NTMConfig, NTMCell (one step), NTM (a sequence, shaped like ``nn.LSTM``) and
+the LSTM baseline. Small parts first, the whole machine last."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .controller import CONTROLLERS, make_controller
+from .memory import Heads, HeadOutput, NTMState
+
+MEMORY_INITS = ("constant", "random")
+
+
+class ConfigError(ValueError):
+    """A model or training setting that cannot work; the message names the fix."""
+
+
+@dataclass
+class NTMConfig:
+    """Every hyperparameter of the machine, with its default. A checkpoint stores this."""
+
+    input_size: int
+    output_size: int
+    controller: str = "feedforward"
+    controller_size: int = 100
+    controller_layers: int = 3
+    memory_locations: int = 128
+    memory_vector_size: int = 20
+    read_heads: int = 1
+    write_heads: int = 1
+    shift_range: int = 1
+    memory_init: str = "constant"  # "constant" (every cell = memory_init_value) or "random"
+    memory_init_value: float = 1e-6
+    learn_r_bias: bool = False  # learn the initial read vectors
+    learn_w_bias: bool = False  # learn the initial head weightings (kept distributions by a softmax)
+    learn_m_bias: bool = False  # learn the initial memory
+
+    def __post_init__(self):
+        for name in ("input_size", "output_size", "controller_size", "controller_layers",
+                     "memory_locations", "memory_vector_size", "read_heads", "write_heads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(self.shift_range, bool) or not isinstance(self.shift_range, int) or self.shift_range < 0:
+            raise ConfigError(f"shift_range must be an integer >= 0, got {self.shift_range!r}")
+        if 2 * self.shift_range + 1 > self.memory_locations:
+            raise ConfigError(f"the shift window ({2 * self.shift_range + 1}) is wider than the memory "
+                              f"({self.memory_locations} locations): use a smaller shift range")
+        if self.controller not in CONTROLLERS:
+            raise ConfigError(f"controller must be one of {', '.join(CONTROLLERS)}, got {self.controller!r}")
+        if self.memory_init not in MEMORY_INITS:
+            raise ConfigError(f"memory_init must be one of {', '.join(MEMORY_INITS)}, got {self.memory_init!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NTMConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ConfigError(f"unknown model settings {sorted(unknown)}")
+        return cls(**d)
+
+
+def check_sequence_input(x: torch.Tensor, input_size: int, lengths: torch.Tensor | None) -> None:
+    """Reject an input the machine cannot take, with a message naming the expected shape."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"input must be a tensor of shape [batch, time, {input_size}], got {type(x).__name__}")
+    if x.dim() != 3:
+        raise ValueError(f"input must have shape [batch, time, {input_size}], got rank {x.dim()} shape {list(x.shape)}")
+    if x.shape[-1] != input_size:
+        raise ValueError(f"input must have shape [batch, time, {input_size}], got {list(x.shape)} "
+                         f"(last dimension {x.shape[-1]} != input_size {input_size})")
+    if not x.is_floating_point():
+        raise TypeError(f"input must be a floating-point tensor, got {x.dtype}: use x.float()")
+    if lengths is not None:
+        if not isinstance(lengths, torch.Tensor) or lengths.dim() != 1 or lengths.shape[0] != x.shape[0]:
+            raise ValueError(f"lengths must be a 1-D tensor with one length per sample ({x.shape[0]})")
+        if lengths.is_floating_point() or lengths.is_complex():
+            raise TypeError(f"lengths must be an integer tensor, got {lengths.dtype}")
+        if lengths.numel() and (int(lengths.min()) < 0 or int(lengths.max()) > x.shape[1]):
+            raise ValueError(f"lengths must lie in [0, {x.shape[1]}] (the time dimension), "
+                             f"got min {int(lengths.min())} max {int(lengths.max())}")
+
+
+class NTMCell(nn.Module):
+    """One time step of the Neural Turing Machine, for people who loop themselves.
+
+    ``forward(x, state)`` takes ``x: [B, input_size]`` and returns
+    ``(logits [B, output_size], NTMState)``. ``state=None`` starts from the initial state.
+    """
+
+    def __init__(self, config: NTMConfig):
+        super().__init__()
+        self.config = c = config
+        read_size = c.read_heads * c.memory_vector_size
+        self.controller = make_controller(c.controller, c.input_size + read_size, c.controller_size,
+                                          c.controller_layers)
+        self.heads = Heads(c.controller_size, c.read_heads, c.write_heads, c.memory_vector_size, c.shift_range)
+        self.output = nn.Linear(c.controller_size + read_size, c.output_size)
+
+        # Initial state ("bias vectors"). Weightings are stored as logits and pass through a
+        # softmax, so a learned initial weighting stays a distribution. Random, non-uniform
+        # starting weightings break the symmetry of a constant memory.
+        n, m = c.memory_locations, c.memory_vector_size
+        if c.memory_init == "constant":
+            memory = torch.full((n, m), c.memory_init_value)
+        else:
+            memory = torch.empty(n, m).uniform_(-1.0, 1.0) / math.sqrt(m)
+        self._init_tensor("init_memory", memory, c.learn_m_bias)
+        self._init_tensor("init_read_logits", torch.randn(c.read_heads, n), c.learn_w_bias)
+        self._init_tensor("init_write_logits", torch.randn(c.write_heads, n), c.learn_w_bias)
+        self._init_tensor("init_reads", torch.randn(c.read_heads, m) * 0.01, c.learn_r_bias)
+
+    def _init_tensor(self, name: str, value: torch.Tensor, learned: bool) -> None:
+        if learned:
+            self.register_parameter(name, nn.Parameter(value))
+        else:
+            self.register_buffer(name, value)
+
+    def initial_state(self, batch: int) -> NTMState:
+        """The state every sequence starts from, expanded to ``batch`` samples."""
+        dev, dt = self.output.weight.device, self.output.weight.dtype
+        return NTMState(
+            memory=self.init_memory.expand(batch, -1, -1),
+            read_weights=torch.softmax(self.init_read_logits, dim=-1).expand(batch, -1, -1),
+            write_weights=torch.softmax(self.init_write_logits, dim=-1).expand(batch, -1, -1),
+            read_vectors=self.init_reads.expand(batch, -1, -1),
+            controller=self.controller.initial_state(batch, dev, dt),
+        )
+
+    def step(self, x: torch.Tensor, state: NTMState) -> tuple[torch.Tensor, NTMState, HeadOutput]:
+        """The one implementation of a time step; returns what the heads did as well."""
+        b = x.shape[0]
+        h, ctrl = self.controller(torch.cat([x, state.read_vectors.reshape(b, -1)], dim=-1), state.controller)
+        memory, read_w, write_w, reads, heads = self.heads(h, state.memory, state.read_weights, state.write_weights)
+        y = self.output(torch.cat([h, reads.reshape(b, -1)], dim=-1))
+        return y, NTMState(memory, read_w, write_w, reads, ctrl), heads
+
+    def forward(self, x: torch.Tensor, state: NTMState | None = None) -> tuple[torch.Tensor, NTMState]:
+        if x.dim() != 2 or x.shape[-1] != self.config.input_size:
+            raise ValueError(f"NTMCell input must have shape [batch, {self.config.input_size}], got {list(x.shape)}")
+        if state is None:
+            state = self.initial_state(x.shape[0])
+        y, state, _ = self.step(x, state)
+        return y, state
+
+
+def _select_state(active: torch.Tensor, new, old):
+    """Per sample, keep ``new`` where ``active`` ([B] bool) and ``old`` elsewhere.
+
+    Works on nested tuples of batch-first tensors (the NTMState and the controller's state)."""
+    if isinstance(new, torch.Tensor):
+        return torch.where(active.view([-1] + [1] * (new.dim() - 1)), new, old)
+    items = [_select_state(active, n, o) for n, o in zip(new, old)]
+    return type(new)(*items) if hasattr(new, "_fields") else tuple(items)
+
+
+class NTM(nn.Module):
+    """A Neural Turing Machine over whole sequences, used like ``torch.nn.LSTM(batch_first=True)``.
+
+    Example::
+
+        ntm = NTM(9, 8)                       # copy task: 8 bits + delimiter in, 8 bits out
+        logits, state = ntm(x)                # x: [batch, time, 9] -> logits: [batch, time, 8]
+
+    ``forward(x, state=None, lengths=None, return_trace=False)``:
+        x: ``[B, T, input_size]`` float. state: an :class:`NTMState` to continue from, or None
+        for the initial state. lengths: optional ``[B]`` integer tensor; steps at or past a
+        sample's length leave its state unchanged and output zeros, so the returned state is
+        each sample's state at its own end. return_trace: also return a dict of per-step
+        tensors, each ``[B, T, ...]``: ``read_weights``, ``write_weights``, ``erase``, ``add``,
+        ``read_vectors`` and ``memory``.
+    """
+
+    def __init__(self, input_size: int, output_size: int, **kwargs):
+        super().__init__()
+        self.config = NTMConfig(input_size, output_size, **kwargs)
+        self.cell = NTMCell(self.config)
+
+    @classmethod
+    def from_config(cls, config: NTMConfig) -> "NTM":
+        d = config.to_dict()
+        return cls(d.pop("input_size"), d.pop("output_size"), **d)
+
+    def initial_state(self, batch: int) -> NTMState:
+        return self.cell.initial_state(batch)
+
+    def forward(self, x: torch.Tensor, state: NTMState | None = None, lengths: torch.Tensor | None = None,
+                return_trace: bool = False):
+        check_sequence_input(x, self.config.input_size, lengths)
+        b, t, _ = x.shape
+        if state is None:
+            state = self.cell.initial_state(b)
+        x = x.to(self.cell.output.weight.dtype)
+        outputs = []
+        trace = {k: [] for k in ("read_weights", "write_weights", "erase", "add", "read_vectors", "memory")}
+        for i in range(t):
+            y, new_state, heads = self.cell.step(x[:, i], state)
+            if lengths is not None:
+                active = lengths.to(x.device) > i
+                y = y * active.unsqueeze(-1).to(y.dtype)
+                new_state = _select_state(active, new_state, state)
+            state = new_state
+            outputs.append(y)
+            if return_trace:
+                for k in ("read_weights", "write_weights", "read_vectors", "memory"):
+                    trace[k].append(getattr(state, k))
+                trace["erase"].append(heads.erase)
+                trace["add"].append(heads.add)
+        logits = torch.stack(outputs, dim=1) if outputs else x.new_zeros(b, 0, self.config.output_size)
+        if return_trace:
+            return logits, state, {k: torch.stack(v, dim=1) for k, v in trace.items() if v}
+        return logits, state
+
+
+class LSTMBaseline(nn.Module):
+    """A stacked LSTM with no memory, with the same interface as :class:`NTM`."""
+
+    def __init__(self, input_size: int, output_size: int, hidden_size: int = 256, num_layers: int = 3):
+        super().__init__()
+        self.input_size, self.output_size = input_size, output_size
+        self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True)
+        self.output = nn.Linear(hidden_size, output_size)
+
+    def forward(self, x: torch.Tensor, state=None, lengths: torch.Tensor | None = None, return_trace: bool = False):
+        check_sequence_input(x, self.input_size, lengths)
+        h, state = self.lstm(x, state)
+        y = self.output(h)
+        if lengths is not None:
+            y = y * (torch.arange(x.shape[1], device=x.device) < lengths.to(x.device).unsqueeze(1)).unsqueeze(-1)
+        return (y, state, {}) if return_trace else (y, state)

@@ -1,0 +1,8 @@
+"""Tasks are plug-ins: each file defines one :class:`Task`; the registry maps names to them."""
+
+from .base import Batch, Task, TaskError
+from .copy import CopyTask
+
+TASKS = {"copy": CopyTask}
+
+__all__ = ["Batch", "Task", "TaskError", "CopyTask", "TASKS"]

@@ -1,0 +1,306 @@
+"""Training: data, forward, loss, backward, clip, step, log, checkpoint.
+
+Everything task-specific comes from the task object; everything model-specific from the model
+registry. A run resumes exactly from its latest checkpoint (model, optimiser, curriculum, step
+and random-number states).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import checkpoint as ckpt
+from .evaluate import evaluate
+from .model import NTM, LSTMBaseline, NTMConfig
+from .optim import make_optimizer
+from .tasks import TASKS, Task
+
+MODELS = ("ntm", "lstm")
+
+
+@dataclass
+class TrainConfig:
+    """Every training setting with its default (the model's settings live in NTMConfig)."""
+
+    task: str = "copy"
+    task_options: dict = field(default_factory=dict)
+    model: str = "ntm"  # "ntm" or "lstm" (the baseline)
+    model_options: dict = field(default_factory=dict)
+    batch_size: int = 32
+    optimizer: str = "adam"  # "adam", "rmsprop" (Graves 2013) or "rmsprop-torch"
+    learning_rate: float | None = None  # None: the optimiser's own default
+    momentum: float = 0.9
+    clip_grad_norm: float = 10.0
+    max_steps: int = 200_000
+    curriculum: bool = True
+    curriculum_start: int = 5
+    curriculum_step: int = 5
+    curriculum_threshold: float = 0.1  # widen when training bit errors per sequence fall below this
+    converge_threshold: float = 0.01  # stop when a fresh evaluation is below this (bit errors/seq)
+    eval_sequences: int = 1000
+    stop_when_learned: bool = True
+    seed: int = 0
+    device: str = "cpu"
+    checkpoint_dir: str = "./ntm_checkpoints"
+    train_log_dir: str | None = "./ntm_logs"
+    report_interval: int = 200  # steps between checkpoints
+    max_to_keep: int = 3
+    log_interval: int = 10  # steps between progress/TensorBoard updates
+    threads: int | None = 1
+
+
+def make_task(name: str, options: dict | None = None) -> Task:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}: choose one of {', '.join(TASKS)}")
+    return TASKS[name](**(options or {}))
+
+
+def build_model(kind: str, config: dict) -> torch.nn.Module:
+    """Rebuild a model from its kind and config dict (as stored in a checkpoint)."""
+    if kind == "ntm":
+        return NTM.from_config(NTMConfig.from_dict(config))
+    if kind == "lstm":
+        return LSTMBaseline(**config)
+    raise ValueError(f"unknown model {kind!r}: choose one of {', '.join(MODELS)}")
+
+
+def model_config_for(kind: str, task: Task, options: dict) -> dict:
+    if kind == "ntm":
+        return NTMConfig(task.input_size, task.output_size, **options).to_dict()
+    if kind == "lstm":
+        return {"input_size": task.input_size, "output_size": task.output_size, **options}
+    raise ValueError(f"unknown model {kind!r}: choose one of {', '.join(MODELS)}")
+
+
+@dataclass
+class Curriculum:
+    """Widens the training range each time the current one is learned.
+
+    ``level`` is the largest difficulty (copy: length) in the current range; it starts at
+    ``start`` and grows by ``step`` whenever the running mean of training bit errors per
+    sequence falls below ``threshold``, until it reaches ``maximum``.
+    """
+
+    level: int
+    maximum: int
+    step: int = 5
+    threshold: float = 0.1
+    ema: float | None = None
+    steps_at_level: int = 0
+
+    def update(self, bit_errors: float) -> bool:
+        """Record one batch's bit errors per sequence; return True if the range widened."""
+        self.ema = bit_errors if self.ema is None else 0.9 * self.ema + 0.1 * bit_errors
+        self.steps_at_level += 1
+        if self.level < self.maximum and self.steps_at_level >= 20 and self.ema < self.threshold:
+            self.level = min(self.maximum, self.level + self.step)
+            self.ema, self.steps_at_level = None, 0
+            return True
+        return False
+
+    @property
+    def complete(self) -> bool:
+        return self.level >= self.maximum
+
+    def state_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _rng_state(generator: torch.Generator, eval_generator: torch.Generator) -> dict:
+    return {"torch": torch.get_rng_state(), "data": generator.get_state(), "eval": eval_generator.get_state()}
+
+
+class Stop(Exception):
+    pass
+
+
+def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
+    """Train (or resume) a model; returns a summary dict.
+
+    Resumes from the latest checkpoint in ``cfg.checkpoint_dir`` when one exists; its model
+    and task settings must match ``cfg`` (see :func:`resolve_resume`).
+    """
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = torch.device(cfg.device)
+    task = make_task(cfg.task, cfg.task_options)
+    model_config = model_config_for(cfg.model, task, cfg.model_options)
+
+    resume = ckpt.latest(cfg.checkpoint_dir)
+    data = ckpt.load(resume) if resume is not None else None
+    if data is not None:
+        check_matches(data, cfg.model, model_config, cfg.task, cfg.task_options, cfg.checkpoint_dir)
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, model_config).to(device)
+    optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.learning_rate, cfg.momentum)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    eval_generator = torch.Generator().manual_seed(cfg.seed + 1_000_003)
+    start = min(task.max_level, cfg.curriculum_start) if cfg.curriculum else task.max_level
+    curriculum = Curriculum(max(start, task.min_level), task.max_level, cfg.curriculum_step, cfg.curriculum_threshold)
+    step, sequences, elapsed, skipped = 0, 0, 0.0, 0
+
+    if data is not None:
+        model.load_state_dict(data["model"])
+        optimizer.load_state_dict(data["optimizer"])
+        curriculum = Curriculum(**data["curriculum"])
+        step, sequences = data["step"], data["sequences"]
+        elapsed, skipped = data.get("elapsed", 0.0), data.get("skipped_steps", 0)
+        torch.set_rng_state(data["rng"]["torch"])
+        generator.set_state(data["rng"]["data"])
+        eval_generator.set_state(data["rng"]["eval"])
+
+    writer = _open_writer(cfg.train_log_dir)
+    metrics_file = open(Path(cfg.train_log_dir) / "metrics.jsonl", "a") if cfg.train_log_dir else None
+
+    def save_checkpoint():
+        ckpt.save(cfg.checkpoint_dir, step, {
+            "model_kind": cfg.model, "model_config": model_config,
+            "task": {"name": cfg.task, "options": dict(cfg.task_options)},
+            "train_config": _plain(dataclasses.asdict(cfg)),
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "curriculum": curriculum.state_dict(), "step": step, "sequences": sequences,
+            "elapsed": elapsed, "skipped_steps": skipped,
+            "rng": _rng_state(generator, eval_generator),
+        }, cfg.max_to_keep)
+
+    bar = _progress_bar(progress, step, cfg.max_steps)
+    interrupted = {"flag": False}
+
+    def on_sigint(signum, frame):
+        interrupted["flag"] = True
+
+    old_handler = signal.signal(signal.SIGINT, on_sigint) if _main_thread() else None
+    learned, final_eval = False, None
+    t_start = time.perf_counter() - elapsed
+    last_log_t, last_log_seq = time.perf_counter(), sequences
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        while step < cfg.max_steps and not interrupted["flag"]:
+            model.train()
+            batch = task.make_batch(cfg.batch_size, generator, max_level=curriculum.level).to(device)
+            logits, _ = model(batch.inputs)
+            loss = task.loss(logits, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad_norm)
+            if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+                skipped += 1  # second line of defence: never apply a non-finite update
+                step += 1
+                continue
+            optimizer.step()
+            step += 1
+            sequences += cfg.batch_size
+            score = task.score(logits.detach(), batch)
+            widened = curriculum.update(score["bit_errors"])
+            if on_step is not None:
+                on_step(step, model)
+
+            if step % cfg.log_interval == 0 or widened:
+                now = time.perf_counter()
+                rate = (sequences - last_log_seq) / max(now - last_log_t, 1e-9)
+                last_log_t, last_log_seq = now, sequences
+                row = {"step": step, "sequences": sequences, "seconds": round(now - t_start, 3),
+                       "loss": loss.item(), "bits": score["bits"], "bit_errors": score["bit_errors"],
+                       "grad_norm": float(grad_norm), "level": curriculum.level}
+                _log(writer, metrics_file, row)
+                if bar is not None:
+                    bar.update(step - bar.n)
+                    bar.set_postfix_str(f"loss {loss.item():.4f} | bits/seq {score['bit_errors']:.2f} | "
+                                        f"{rate:.0f} seq/s | {task.level_name} {task.min_level}-{curriculum.level}")
+
+            if (cfg.stop_when_learned and curriculum.complete and curriculum.ema is not None
+                    and curriculum.ema < 10 * cfg.converge_threshold and step % 10 == 0):
+                final_eval = evaluate(model, task, cfg.eval_sequences, eval_generator, device=device)
+                if writer is not None:
+                    writer.add_scalar("eval/bit_errors_per_sequence", final_eval["bit_errors"], sequences)
+                if final_eval["bit_errors"] < cfg.converge_threshold:
+                    learned = True
+                    break
+            if step % cfg.report_interval == 0:
+                elapsed = time.perf_counter() - t_start
+                save_checkpoint()
+    finally:
+        elapsed = time.perf_counter() - t_start
+        if step > 0:
+            save_checkpoint()
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
+        if metrics_file is not None:
+            metrics_file.close()
+        if old_handler is not None:
+            signal.signal(signal.SIGINT, old_handler)
+    return {"step": step, "sequences": sequences, "seconds": elapsed, "learned": learned,
+            "interrupted": interrupted["flag"], "final_eval": final_eval, "skipped_steps": skipped,
+            "level": curriculum.level, "model": model, "task": task,
+            "checkpoint": str(ckpt.latest(cfg.checkpoint_dir))}
+
+
+def check_matches(data: dict, kind: str, model_config: dict, task: str, task_options: dict, where) -> None:
+    """Refuse to resume a checkpoint whose model or task differs from the settings given."""
+    if data["model_kind"] != kind:
+        raise ckpt.CheckpointError(f"the checkpoint in {where} holds a {data['model_kind']!r} model, not {kind!r}: "
+                                   f"use another --checkpoint_dir or --model {data['model_kind']}")
+    if data["task"]["name"] != task:
+        raise ckpt.CheckpointError(f"the checkpoint in {where} was trained on task {data['task']['name']!r}, not "
+                                   f"{task!r}: use another --checkpoint_dir")
+    for name, value in model_config.items():
+        if data["model_config"].get(name) != value:
+            raise ckpt.CheckpointError(f"the checkpoint in {where} has {name}={data['model_config'].get(name)!r} but "
+                                       f"{value!r} was asked for: drop the flag or use another --checkpoint_dir")
+    for name, value in task_options.items():
+        if name in data["task"]["options"] and data["task"]["options"][name] != value:
+            raise ckpt.CheckpointError(f"the checkpoint in {where} has task setting {name}="
+                                       f"{data['task']['options'][name]!r} but {value!r} was asked for: drop the "
+                                       f"flag or use another --checkpoint_dir")
+
+
+def _plain(d):
+    return json.loads(json.dumps(d, default=str))
+
+
+def _main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
+def _open_writer(log_dir):
+    if not log_dir:
+        return None
+    Path(log_dir).mkdir(parents=True, exist_ok=True)
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # TensorBoard is optional at run time; metrics.jsonl is always written
+        return None
+    return SummaryWriter(log_dir)
+
+
+def _log(writer, metrics_file, row: dict) -> None:
+    if writer is not None:
+        x = row["sequences"]
+        writer.add_scalar("train/loss", row["loss"], x)
+        writer.add_scalar("train/bits_per_sequence", row["bit_errors"], x)
+        writer.add_scalar("train/cross_entropy_bits_per_sequence", row["bits"], x)
+        writer.add_scalar("train/grad_norm", row["grad_norm"], x)
+        writer.add_scalar("train/curriculum_level", row["level"], x)
+    if metrics_file is not None:
+        metrics_file.write(json.dumps(row) + "\n")
+        metrics_file.flush()
+
+
+def _progress_bar(enabled: bool, initial: int, total: int):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, mininterval=0.5)

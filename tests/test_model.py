@@ -1,0 +1,164 @@
+"""The machine: gradients, per-sample lengths, traces, initial state and input checks."""
+
+import pytest
+import torch
+
+from ntmkit import NTM, ConfigError, LSTMBaseline, NTMCell, NTMConfig
+from ntmkit.memory import head_activations, head_param_sizes
+
+
+def small(**kw):
+    opts = dict(controller_size=6, controller_layers=1, memory_locations=5, memory_vector_size=3)
+    opts.update(kw)
+    return NTM(4, 3, **opts)
+
+
+@pytest.mark.parametrize("controller", ["feedforward", "lstm"])
+def test_gradcheck_cell_float64(controller):
+    torch.manual_seed(0)
+    cell = NTMCell(NTMConfig(3, 2, controller=controller, controller_size=4, controller_layers=1,
+                             memory_locations=4, memory_vector_size=3, read_heads=2, write_heads=1,
+                             memory_init="random", learn_r_bias=True, learn_w_bias=True, learn_m_bias=True)).double()
+    x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    state = cell.initial_state(2)
+    memory = state.memory.clone().requires_grad_(True)
+
+    def run(x, memory):
+        y, s = cell(x, state._replace(memory=memory))
+        y2, s2 = cell(x * 0.5, s)  # two steps: gradients flow through the recurrent state
+        return y2, s2.memory, s2.read_weights, s2.write_weights
+
+    assert torch.autograd.gradcheck(run, (x, memory), eps=1e-6, atol=1e-5)
+
+
+def test_output_shapes_and_state():
+    model = NTM(9, 8, read_heads=2, write_heads=3)
+    y, state = model(torch.rand(4, 7, 9))
+    assert y.shape == (4, 7, 8)
+    assert state.memory.shape == (4, 128, 20)
+    assert state.read_weights.shape == (4, 2, 128) and state.write_weights.shape == (4, 3, 128)
+    assert state.read_vectors.shape == (4, 2, 20)
+
+
+def test_forward_equals_looping_the_cell():
+    torch.manual_seed(1)
+    model = small(controller="lstm", controller_layers=2)
+    x = torch.rand(3, 6, 4)
+    y, state = model(x)
+    s, ys = None, []
+    for i in range(6):
+        yi, s = model.cell(x[:, i], s)
+        ys.append(yi)
+    assert torch.allclose(torch.stack(ys, 1), y)
+    assert torch.allclose(s.memory, state.memory)
+
+
+def test_continuing_from_a_state_equals_one_long_run():
+    torch.manual_seed(2)
+    model = small()
+    x = torch.rand(2, 8, 4)
+    y, _ = model(x)
+    y1, s = model(x[:, :5])
+    y2, _ = model(x[:, 5:], s)
+    assert torch.allclose(torch.cat([y1, y2], 1), y, atol=1e-6)
+
+
+def test_lengths_freeze_state_and_zero_outputs_past_the_end():
+    torch.manual_seed(3)
+    model = small(controller="lstm")
+    x = torch.rand(3, 6, 4)
+    lengths = torch.tensor([2, 6, 0])
+    y, state = model(x, lengths=lengths)
+    y_short, state_short = model(x[:1, :2])
+    assert torch.allclose(y[0, :2], y_short[0])
+    assert torch.all(y[0, 2:] == 0) and torch.all(y[2] == 0)
+    assert torch.allclose(state.memory[0], state_short.memory[0])
+    assert torch.allclose(state.controller[0][0], state_short.controller[0][0])
+    init = model.initial_state(3)
+    assert torch.allclose(state.memory[2], init.memory[2])
+
+
+def test_trace_matches_state_and_is_one_implementation():
+    torch.manual_seed(4)
+    model = small(read_heads=2)
+    x = torch.rand(2, 5, 4)
+    y, state, trace = model(x, return_trace=True)
+    y_plain, _ = model(x)
+    assert torch.equal(y, y_plain)
+    assert trace["read_weights"].shape == (2, 5, 2, 5)
+    assert trace["memory"].shape == (2, 5, 5, 3)
+    assert torch.equal(trace["memory"][:, -1], state.memory)
+    assert torch.allclose(trace["read_weights"].sum(-1), torch.ones(2, 5, 2), atol=1e-5)
+
+
+def test_read_and_write_heads_keep_their_own_weighting():
+    torch.manual_seed(5)
+    model = small()
+    _, state = model(torch.rand(1, 4, 4))
+    assert not torch.allclose(state.read_weights, state.write_weights)
+
+
+def test_initial_state_default_constant_memory_and_random_weightings():
+    model = NTM(9, 8)
+    s = model.initial_state(2)
+    assert torch.all(s.memory == 1e-6)
+    assert torch.allclose(s.read_weights.sum(-1), torch.ones(2, 1))
+    assert s.read_weights.std() > 0  # non-uniform: breaks the symmetry of constant memory
+    assert not any(n.startswith("cell.init_") for n, _ in model.named_parameters())
+
+
+def test_learned_biases_are_parameters_and_weightings_stay_distributions():
+    model = NTM(9, 8, learn_r_bias=True, learn_w_bias=True, learn_m_bias=True)
+    names = {n for n, _ in model.named_parameters()}
+    assert {"cell.init_memory", "cell.init_read_logits", "cell.init_write_logits", "cell.init_reads"} <= names
+    with torch.no_grad():
+        model.cell.init_write_logits.mul_(100).add_(-50)
+    w = model.initial_state(1).write_weights
+    assert (w >= 0).all() and torch.allclose(w.sum(-1), torch.ones(1, 1))
+
+
+def test_head_activations_ranges():
+    m, r = 4, 1
+    raw = torch.randn(3, 2, sum(head_param_sizes(m, r, True))) * 50
+    key, beta, gate, shift, gamma, erase, add = head_activations(raw, m, r, True)
+    assert key.abs().max() <= 1 and (beta >= 0).all() and ((gate >= 0) & (gate <= 1)).all()
+    assert torch.allclose(shift.sum(-1), torch.ones(3, 2)) and (gamma >= 1).all()
+    assert ((erase >= 0) & (erase <= 1)).all() and add.abs().max() <= 1
+
+
+@pytest.mark.parametrize("bad, message", [
+    (torch.rand(2, 9), "rank 2"),
+    (torch.rand(2, 3, 7), "last dimension 7 != input_size 9"),
+    (torch.ones(2, 3, 9, dtype=torch.long), "floating-point"),
+])
+def test_bad_input_names_the_expected_shape(bad, message):
+    model = NTM(9, 8)
+    with pytest.raises((ValueError, TypeError), match=message) as e:
+        model(bad)
+    assert "[batch, time, 9]" in str(e.value) or "floating" in str(e.value)
+
+
+def test_bad_lengths():
+    model = small()
+    with pytest.raises(ValueError, match=r"lengths must lie in \[0, 3\]"):
+        model(torch.rand(2, 3, 4), lengths=torch.tensor([1, 4]))
+    with pytest.raises(ValueError, match="one length per sample"):
+        model(torch.rand(2, 3, 4), lengths=torch.tensor([1]))
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(controller_size=0), "controller_size must be a positive integer"),
+    (dict(memory_locations=-3), "memory_locations must be a positive integer"),
+    (dict(controller="gru"), "controller must be one of"),
+    (dict(shift_range=-1), "shift_range"),
+    (dict(memory_locations=2, shift_range=1), "wider than the memory"),
+])
+def test_bad_config(kw, message):
+    with pytest.raises(ConfigError, match=message):
+        NTM(9, 8, **kw)
+
+
+def test_lstm_baseline_interface():
+    model = LSTMBaseline(9, 8, hidden_size=16, num_layers=2)
+    y, _ = model(torch.rand(3, 5, 9), lengths=torch.tensor([5, 2, 1]))
+    assert y.shape == (3, 5, 8) and torch.all(y[1, 2:] == 0)
