@@ -15,14 +15,12 @@ from pathlib import Path
 
 import torch
 
+from .errors import CheckpointError
+
 FORMAT = "ntmkit-checkpoint"
 VERSION = 1
 LATEST = "latest"
 _NAME = re.compile(r"^ckpt-(\d{8})\.pt$")
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that is missing, truncated, foreign or does not match; the message names the fix."""
 
 
 def _atomic_write_bytes(path: Path, write) -> None:

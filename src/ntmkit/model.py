@@ -11,13 +11,10 @@ import torch
 from torch import nn
 
 from .controller import CONTROLLERS, make_controller
+from .errors import ConfigError
 from .memory import Heads, HeadOutput, NTMState
 
 MEMORY_INITS = ("constant", "random")
-
-
-class ConfigError(ValueError):
-    """A model or training setting that cannot work; the message names the fix."""
 
 
 @dataclass
@@ -183,6 +180,17 @@ class NTM(nn.Module):
         super().__init__()
         self.config = NTMConfig(input_size, output_size, **kwargs)
         self.cell = NTMCell(self.config)
+        self._compiled_step = None
+
+    def compile_step(self, enabled: bool = True) -> "NTM":
+        """Run the training step through ``torch.compile`` (the fast path; see :mod:`ntmkit.engine`).
+
+        The compiled step is used when gradients are being recorded; inference stays eager, where
+        large batches already run efficiently. Returns ``self``.
+        """
+        from .engine import compile_step
+        self._compiled_step = compile_step(self.cell) if enabled else None
+        return self
 
     @classmethod
     def from_config(cls, config: NTMConfig) -> "NTM":
@@ -199,10 +207,12 @@ class NTM(nn.Module):
         if state is None:
             state = self.cell.initial_state(b)
         x = x.to(self.cell.output.weight.dtype)
+        step = self._compiled_step if (self._compiled_step is not None and torch.is_grad_enabled()
+                                       and not return_trace) else self.cell.step
         outputs = []
         trace = {k: [] for k in ("read_weights", "write_weights", "erase", "add", "read_vectors", "memory")}
         for i in range(t):
-            y, new_state, heads = self.cell.step(x[:, i], state)
+            y, new_state, heads = step(x[:, i], state)
             if lengths is not None:
                 active = lengths.to(x.device) > i
                 y = y * active.unsqueeze(-1).to(y.dtype)

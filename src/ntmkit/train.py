@@ -19,12 +19,15 @@ from pathlib import Path
 import torch
 
 from . import checkpoint as ckpt
+from .engine import compiler_available
+from .errors import ConfigError
 from .evaluate import evaluate
 from .model import NTM, LSTMBaseline, NTMConfig
 from .optim import make_optimizer
 from .tasks import TASKS, Task
 
 MODELS = ("ntm", "lstm")
+ENGINES = ("compiled", "eager")
 
 
 @dataclass
@@ -56,6 +59,7 @@ class TrainConfig:
     max_to_keep: int = 3
     log_interval: int = 10  # steps between progress/TensorBoard updates
     threads: int | None = 1
+    engine: str = "compiled"  # "compiled" (torch.compile of the step) or "eager"
 
 
 def make_task(name: str, options: dict | None = None) -> Task:
@@ -142,6 +146,10 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, model_config).to(device)
+    if cfg.engine not in ENGINES:
+        raise ConfigError(f"unknown engine {cfg.engine!r}: choose one of {', '.join(ENGINES)}")
+    if cfg.engine == "compiled" and hasattr(model, "compile_step") and compiler_available():
+        model.compile_step()
     optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.learning_rate, cfg.momentum)
     generator = torch.Generator().manual_seed(cfg.seed)
     eval_generator = torch.Generator().manual_seed(cfg.seed + 1_000_003)

@@ -13,22 +13,22 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from ..errors import TaskError
+
 
 class Batch(NamedTuple):
     """inputs ``[B, T, input_size]``; targets ``[B, T, output_size]``; mask ``[B, T]`` (1 where a
-    target counts); lengths ``[B]`` (each sample's length in time steps)."""
+    target counts); lengths ``[B]`` (each sample's length in time steps); levels ``[B]`` (each
+    sample's difficulty, e.g. the copy length)."""
 
     inputs: torch.Tensor
     targets: torch.Tensor
     mask: torch.Tensor
     lengths: torch.Tensor
+    levels: torch.Tensor
 
     def to(self, device) -> "Batch":
         return Batch(*(t.to(device) for t in self))
-
-
-class TaskError(ValueError):
-    """A task setting that cannot work; the message names the fix."""
 
 
 @dataclass

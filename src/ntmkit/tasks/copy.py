@@ -79,4 +79,4 @@ class CopyTask(Task):
         valid = steps.unsqueeze(0) < lengths.unsqueeze(1)
         targets[rows.unsqueeze(1).expand_as(time_idx)[valid], time_idx[valid]] = vectors[valid]
         mask[rows.unsqueeze(1).expand_as(time_idx)[valid], time_idx[valid]] = 1.0
-        return Batch(inputs, targets, mask, 2 * lengths + 1)
+        return Batch(inputs, targets, mask, 2 * lengths + 1, lengths)

@@ -1,0 +1,387 @@
+"""The ``ntm`` command line: a thin layer over :mod:`ntmkit.train`, :mod:`ntmkit.evaluate` and
+:mod:`ntmkit.plots`.
+
+``ntm train ...`` and the starting project's ``ntm --train ...`` are the same; every option of
+the starting project keeps its spelling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+COMMANDS = ("train", "test", "visualize", "bench")
+
+# Defaults live here, not in argparse, so that "given on the command line" can be told apart
+# from "left at its default" (a checkpoint's settings win over defaults, never over flags).
+DEFAULTS = dict(
+    task="copy", model="ntm", controller="feedforward", controller_size=100, controller_layers=None,
+    memory_locations=128, memory_vector_size=20, maximum_shifts=3, read_heads=1, write_heads=1,
+    memory_init="constant", max_sequence=20, min_sequence=1, in_bits=8, out_bits=8,
+    epochs=100, batches=32, steps_per_epoch=2000, learning_rate=None, momentum=0.9, optimizer="adam",
+    clip_grad_min=-10.0, clip_grad_max=10.0, seed=0, device="cpu", checkpoint_dir="./ntm_checkpoints",
+    train_log_dir="./ntm_logs", figure_dir="./ntm_figures", max_to_keep=3, report_interval=200,
+    sequences=100, threads=1, curriculum_start=5, curriculum_step=5, engine="compiled",
+)
+MODEL_FLAGS = ("controller", "controller_size", "controller_layers", "memory_locations", "memory_vector_size",
+               "maximum_shifts", "read_heads", "write_heads", "memory_init", "learn_r_bias", "learn_w_bias",
+               "learn_m_bias")
+
+
+class UsageError(Exception):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ntm",
+        description="Neural Turing Machines: train, test and draw them on the tasks of Graves et al. (2014).",
+        epilog="examples:\n  ntm train                              # copy task, lengths 1-20, stops when learned\n"
+               "  ntm --train --min_sequence=1 --max_sequence=20\n"
+               "  ntm --test --max_sequence=30\n  ntm --test --max_sequence=120 --random_seq_len\n"
+               "  ntm --test --visualize --max_sequence=20\n  ntm bench --quick",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", nargs="?", choices=COMMANDS, help="what to do (or use --train / --test / --visualize)")
+    a = p.add_argument_group("what to do (the starting project's spelling)")
+    a.add_argument("--train", action="store_true", help="train (same as the 'train' command)")
+    a.add_argument("--test", action="store_true", help="test one batch (same as 'test')")
+    a.add_argument("--visualize", action="store_true", help="draw the machine's internals (same as 'visualize')")
+    a.add_argument("--random_seq_len", "--random-seq-len", action="store_true",
+                   help="test at random lengths in [min_sequence, max_sequence] instead of exactly max_sequence")
+
+    t = p.add_argument_group("task")
+    t.add_argument("--task", choices=["copy"], help="task (default copy)")
+    t.add_argument("--max_sequence", "--max-sequence", type=int, help="longest sequence (default 20; test length)")
+    t.add_argument("--min_sequence", "--min-sequence", type=int, help="shortest sequence (default 1)")
+    t.add_argument("--in_bits", "--in-bits", type=int, help="width of a copied vector (default 8)")
+    t.add_argument("--out_bits", "--out-bits", type=int, help="width of the output (default 8; = in_bits for copy)")
+
+    m = p.add_argument_group("model")
+    m.add_argument("--model", choices=["ntm", "lstm"], help="ntm (default) or the lstm baseline")
+    m.add_argument("--controller", choices=["feedforward", "lstm"], help="NTM controller (default feedforward)")
+    m.add_argument("--controller_size", "--controller-size", type=int, help="units per controller layer (default 100)")
+    m.add_argument("--controller_layers", "--controller-layers", type=int,
+                   help="controller layers (default 3 feed-forward, 1 LSTM)")
+    m.add_argument("--memory_locations", "--memory-locations", type=int, help="N, memory rows (default 128)")
+    m.add_argument("--memory_vector_size", "--memory-vector-size", type=int, help="M, memory width (default 20)")
+    m.add_argument("--maximum_shifts", "--maximum-shifts", type=int,
+                   help="size of the shift window, odd (default 3: shifts -1, 0, +1)")
+    m.add_argument("--read_heads", "--read-heads", type=int, help="read heads (default 1)")
+    m.add_argument("--write_heads", "--write-heads", type=int, help="write heads (default 1)")
+    m.add_argument("--memory_init", "--memory-init", choices=["constant", "random"],
+                   help="initial memory: constant 1e-6 (default) or random")
+    m.add_argument("--learn_r_bias", "--learn-r-bias", action="store_true", default=None,
+                   help="learn the initial read vectors")
+    m.add_argument("--learn_w_bias", "--learn-w-bias", action="store_true", default=None,
+                   help="learn the initial head weightings")
+    m.add_argument("--learn_m_bias", "--learn-m-bias", action="store_true", default=None,
+                   help="learn the initial memory")
+
+    o = p.add_argument_group("training")
+    o.add_argument("--epochs", type=int, help="epochs (default 100); training stops earlier once the task is learned")
+    o.add_argument("--steps_per_epoch", "--steps-per-epoch", type=int, help="optimiser steps per epoch (default 2000)")
+    o.add_argument("--batches", "--batch_size", "--batch-size", type=int, help="batch size (default 32)")
+    o.add_argument("--optimizer", choices=["adam", "rmsprop", "rmsprop-torch"],
+                   help="adam (default), rmsprop (Graves 2013, as in the paper) or rmsprop-torch")
+    o.add_argument("--learning_rate", "--learning-rate", type=float,
+                   help="learning rate (default 1e-3 for adam, 1e-4 for rmsprop)")
+    o.add_argument("--momentum", type=float, help="momentum (rmsprop) or beta1 (adam) (default 0.9)")
+    o.add_argument("--clip_grad_min", "--clip-grad-min", type=float,
+                   help="with --clip_grad_max: the gradient's global norm is clipped to max(|min|, |max|) "
+                        "(default 10)")
+    o.add_argument("--clip_grad_max", "--clip-grad-max", type=float, help="see --clip_grad_min (default 10)")
+    o.add_argument("--no_curriculum", "--no-curriculum", action="store_true",
+                   help="train on the whole range from the start instead of widening it")
+    o.add_argument("--curriculum_start", "--curriculum-start", type=int, help="first curriculum range top (default 5)")
+    o.add_argument("--curriculum_step", "--curriculum-step", type=int, help="widen the range by this (default 5)")
+    o.add_argument("--keep_training", "--keep-training", action="store_true",
+                   help="do not stop when the task is learned; run all epochs")
+    o.add_argument("--seed", type=int, help="random seed (default 0); runs repeat exactly on CPU")
+    o.add_argument("--device", help="cpu (default), cuda or mps")
+    o.add_argument("--threads", type=int, help="intra-op threads (default 1, fastest for NTM-sized ops)")
+    o.add_argument("--engine", choices=["compiled", "eager"],
+                   help="compiled (default: torch.compile of the time step) or eager (op by op)")
+
+    f = p.add_argument_group("files")
+    f.add_argument("--checkpoint_dir", "--checkpoint-dir", help="checkpoints; training resumes from the latest "
+                                                                "(default ./ntm_checkpoints)")
+    f.add_argument("--max_to_keep", "--max-to-keep", type=int, help="checkpoints kept (default 3)")
+    f.add_argument("--report_interval", "--report-interval", type=int,
+                   help="steps between checkpoints (default 200)")
+    f.add_argument("--train_log_dir", "--train-log-dir", help="TensorBoard logs and metrics.jsonl (default ./ntm_logs)")
+    f.add_argument("--figure_dir", "--figure-dir", help="where pictures are saved (default ./ntm_figures)")
+    f.add_argument("--sequences", type=int, help="sequences to test (default 100)")
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    b = p.add_argument_group("bench")
+    b.add_argument("--quick", action="store_true", help="bench: a reduced run (under 2 minutes)")
+    return p
+
+
+def resolve_command(args) -> str:
+    chosen = set()
+    if args.command:
+        chosen.add(args.command)
+    if args.train:
+        chosen.add("train")
+    if args.test and args.visualize:
+        chosen.add("visualize")
+    elif args.test:
+        chosen.add("test")
+    elif args.visualize:
+        chosen.add("visualize")
+    if not chosen:
+        raise UsageError("no command given: use 'ntm train', 'ntm test', 'ntm visualize' or 'ntm bench' "
+                         "(or --train / --test / --visualize)")
+    if len(chosen) > 1:
+        raise UsageError(f"choose one command, got {' and '.join(sorted(chosen))}")
+    return chosen.pop()
+
+
+def value(args, name):
+    v = getattr(args, name, None)
+    return DEFAULTS[name] if v is None else v
+
+
+def validate(args) -> None:
+    """Check every option before anything is read or written."""
+    positive = ("controller_size", "controller_layers", "memory_locations", "memory_vector_size", "read_heads",
+                "write_heads", "max_sequence", "min_sequence", "in_bits", "out_bits", "epochs", "batches",
+                "steps_per_epoch", "max_to_keep", "report_interval", "sequences", "threads", "curriculum_start",
+                "curriculum_step", "maximum_shifts")
+    for name in positive:
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise UsageError(f"--{name} must be a positive integer, got {v}")
+    if value(args, "min_sequence") > value(args, "max_sequence"):
+        raise UsageError(f"--min_sequence ({value(args, 'min_sequence')}) is larger than --max_sequence "
+                         f"({value(args, 'max_sequence')}): make min <= max")
+    if value(args, "maximum_shifts") % 2 == 0:
+        raise UsageError(f"--maximum_shifts must be odd (3 means shifts -1, 0, +1), got {args.maximum_shifts}")
+    if value(args, "task") == "copy" and value(args, "in_bits") != value(args, "out_bits"):
+        raise UsageError(f"the copy task outputs what it reads: --in_bits ({value(args, 'in_bits')}) must equal "
+                         f"--out_bits ({value(args, 'out_bits')})")
+    for name in ("learning_rate", "momentum"):
+        v = getattr(args, name)
+        if v is not None and not (v > 0 if name == "learning_rate" else 0 <= v < 1):
+            raise UsageError(f"--{name} out of range: {v} (learning_rate > 0, 0 <= momentum < 1)")
+    if value(args, "clip_grad_min") > value(args, "clip_grad_max"):
+        raise UsageError("--clip_grad_min must not be larger than --clip_grad_max")
+    if max(abs(value(args, "clip_grad_min")), abs(value(args, "clip_grad_max"))) == 0:
+        raise UsageError("the gradient clipping bound is 0, which would stop learning: give --clip_grad_max > 0")
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {args.seed}")
+    device = value(args, "device")
+    import torch
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("--device cuda asked for, but no CUDA GPU is available: use --device cpu")
+    if device == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise UsageError("--device mps asked for, but MPS is not available: use --device cpu")
+    if device not in ("cpu", "mps") and not device.startswith("cuda"):
+        raise UsageError(f"unknown --device {device!r}: use cpu, cuda or mps")
+
+
+def model_options(args, kind: str) -> dict:
+    """Model settings from the flags given (defaults filled in)."""
+    if kind == "lstm":
+        return {"hidden_size": value(args, "controller_size") if args.controller_size else 256,
+                "num_layers": args.controller_layers or 3}
+    controller = value(args, "controller")
+    layers = args.controller_layers or (3 if controller == "feedforward" else 1)
+    return dict(controller=controller, controller_size=value(args, "controller_size"), controller_layers=layers,
+                memory_locations=value(args, "memory_locations"),
+                memory_vector_size=value(args, "memory_vector_size"),
+                read_heads=value(args, "read_heads"), write_heads=value(args, "write_heads"),
+                shift_range=(value(args, "maximum_shifts") - 1) // 2, memory_init=value(args, "memory_init"),
+                learn_r_bias=bool(args.learn_r_bias), learn_w_bias=bool(args.learn_w_bias),
+                learn_m_bias=bool(args.learn_m_bias))
+
+
+def task_options(args) -> dict:
+    return {"bits": value(args, "in_bits"), "min_length": value(args, "min_sequence"),
+            "max_length": value(args, "max_sequence")}
+
+
+def check_writable(path: str, what: str) -> None:
+    p = Path(path)
+    probe = p
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(f"{what} {path} is not a directory (a file is in the way): choose another {what}")
+    if not os.access(probe, os.W_OK):
+        raise UsageError(f"{what} {path} is not writable: choose another {what}")
+
+
+def cmd_train(args) -> int:
+    from .train import TrainConfig, train
+    from . import checkpoint as ckpt
+
+    check_writable(value(args, "checkpoint_dir"), "--checkpoint_dir")
+    check_writable(value(args, "train_log_dir"), "--train_log_dir")
+    kind = value(args, "model")
+    existing = ckpt.latest(value(args, "checkpoint_dir"))
+    opts = model_options(args, kind)
+    topts = task_options(args)
+    if existing is not None:  # resume: the checkpoint's settings fill in what the flags leave out
+        data = ckpt.load(existing)
+        if args.model is None:
+            kind = data["model_kind"]
+            opts = model_options(args, kind)
+        stored = data["model_config"]
+        flags = {k for k in MODEL_FLAGS if getattr(args, k) not in (None,)}
+        mapped = {"maximum_shifts": "shift_range", "controller_size": "controller_size" if kind == "ntm"
+                  else "hidden_size", "controller_layers": "controller_layers" if kind == "ntm" else "num_layers"}
+        keep = {mapped.get(f, f) for f in flags}
+        for k in list(opts):
+            if k not in keep and k in stored:
+                opts[k] = stored[k]
+        for flag, key in (("in_bits", "bits"), ("min_sequence", "min_length"), ("max_sequence", "max_length")):
+            if getattr(args, flag) is None and key in data["task"]["options"]:
+                topts[key] = data["task"]["options"][key]
+        print(f"resuming from {existing} (step {data['step']}, {data['sequences']} sequences)")
+    cfg = TrainConfig(
+        task=value(args, "task"), task_options=topts, model=kind, model_options=opts,
+        batch_size=value(args, "batches"), optimizer=value(args, "optimizer"), learning_rate=args.learning_rate,
+        momentum=value(args, "momentum"),
+        clip_grad_norm=max(abs(value(args, "clip_grad_min")), abs(value(args, "clip_grad_max"))),
+        max_steps=value(args, "epochs") * value(args, "steps_per_epoch"), curriculum=not args.no_curriculum,
+        curriculum_start=value(args, "curriculum_start"), curriculum_step=value(args, "curriculum_step"),
+        stop_when_learned=not args.keep_training, seed=value(args, "seed"), device=value(args, "device"),
+        checkpoint_dir=value(args, "checkpoint_dir"), train_log_dir=value(args, "train_log_dir"),
+        report_interval=value(args, "report_interval"), max_to_keep=value(args, "max_to_keep"),
+        threads=value(args, "threads"), engine=value(args, "engine"))
+    from .train import make_task, build_model, model_config_for
+    task = make_task(cfg.task, cfg.task_options)
+    n_params = sum(p.numel() for p in build_model(kind, model_config_for(kind, task, opts)).parameters())
+    print(f"training {kind} on {task.describe()}, {n_params:,} parameters, batch {cfg.batch_size}, "
+          f"{cfg.optimizer}; checkpoints in {cfg.checkpoint_dir}, logs in {cfg.train_log_dir}")
+    result = train(cfg, progress=not args.quiet)
+    status = ("learned" if result["learned"] else "interrupted" if result["interrupted"]
+              else "stopped at the step limit")
+    print(f"{status} after {result['step']} steps, {result['sequences']:,} sequences, {result['seconds']:.1f} s; "
+          f"checkpoint {result['checkpoint']}")
+    if result["final_eval"] is not None:
+        e = result["final_eval"]
+        print(f"held-out check: {e['bit_errors']:.4f} bit errors per sequence on {e['sequences']} sequences "
+              f"of {task.level_name} {task.min_level}-{task.max_level}")
+    if not result["interrupted"]:
+        _short_test(result["model"], task, value(args, "seed"), value(args, "device"))
+    return 0
+
+
+def _short_test(model, task, seed, device) -> None:
+    import torch
+    from .evaluate import evaluate
+    g = torch.Generator().manual_seed(seed + 7)
+    print(f"test ({task.level_name}: bit errors per sequence, share perfect; 100 sequences each):")
+    for level in sorted({task.min_level, (task.min_level + task.max_level) // 2, task.max_level}):
+        e = evaluate(model, task, 100, g, level=level, device=device)
+        print(f"  {level:>5}: {e['bit_errors']:8.3f}  {e['perfect']:6.1%}")
+
+
+def load_for_inference(args):
+    """The model to test: the latest checkpoint in --checkpoint_dir, else the shipped one."""
+    from . import checkpoint as ckpt
+    from .pretrained import load_pretrained
+    from .train import build_model
+
+    path = ckpt.latest(value(args, "checkpoint_dir"))
+    if path is not None:
+        data = ckpt.load(path)
+        source = str(path)
+    else:
+        if Path(value(args, "checkpoint_dir")).exists() and any(Path(value(args, "checkpoint_dir")).iterdir()):
+            raise UsageError(f"--checkpoint_dir {value(args, 'checkpoint_dir')} holds no ntmkit checkpoint "
+                             f"(ckpt-*.pt): point it at a directory written by 'ntm train'")
+        data = load_pretrained(value(args, "task"))
+        source = f"the pretrained {value(args, 'task')} model shipped with ntmkit (no checkpoint in " \
+                 f"{value(args, 'checkpoint_dir')})"
+    stored = data["model_config"]
+    kind = data["model_kind"]
+    asked = model_options(args, kind)
+    mapped = {"maximum_shifts": "shift_range"}
+    for flag in MODEL_FLAGS:
+        if getattr(args, flag) is None or flag in ("memory_locations",):
+            continue
+        key = mapped.get(flag, flag)
+        if key in stored and key in asked and stored[key] != asked[key]:
+            raise UsageError(f"the model in {source} has {key}={stored[key]!r}, not {asked[key]!r}: drop --{flag} "
+                             f"(a model is tested as it was trained)")
+    model = build_model(kind, stored)
+    model.load_state_dict(data["model"])
+    model.eval()
+    return model, data, source
+
+
+def cmd_test(args, visualize: bool = False) -> int:
+    import torch
+    from .evaluate import evaluate
+    from .train import make_task
+    from . import plots
+
+    torch.set_num_threads(value(args, "threads"))
+    model, data, source = load_for_inference(args)
+    topts = dict(data["task"]["options"])
+    topts.update({"min_length": value(args, "min_sequence"), "max_length": value(args, "max_sequence")})
+    task = make_task(data["task"]["name"], topts)
+    length = task.max_level
+    n_locations = data["model_config"].get("memory_locations")
+    if n_locations is not None and task.memory_needed(length) > n_locations:
+        raise UsageError(f"a {task.level_name} of {length} needs {task.memory_needed(length)} memory locations but "
+                         f"the model has {n_locations}: test at --max_sequence <= {n_locations}")
+    print(f"model: {source}")
+    g = torch.Generator().manual_seed(value(args, "seed") + 12345)
+    fig_dir = Path(value(args, "figure_dir"))
+    if visualize:
+        batch = task.make_batch(1, g, level=None if args.random_seq_len else length)
+        out = plots.visualize(model, task, batch, fig_dir / f"visualize_{task.name}_{length}.png")
+        print(f"saved {out}")
+        return 0
+    level = None if args.random_seq_len else length
+    n = value(args, "sequences")
+    what = f"random {task.level_name}s {task.min_level}-{length}" if args.random_seq_len else \
+        f"{task.level_name} {length}"
+    e = evaluate(model, task, n, g, level=level, max_level=length)
+    print(f"{what}: {e['bit_errors']:.3f} bit errors per sequence, {e['perfect']:.1%} perfect "
+          f"({n} sequences)")
+    batch = task.make_batch(min(n, 4), g, level=level, max_level=length)
+    suffix = "random" if args.random_seq_len else str(length)
+    out = plots.test_figure(model, task, batch, fig_dir / f"test_{task.name}_{suffix}.png",
+                            title=f"{task.name}, {what}")
+    print(f"saved {out}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import main as bench_main
+    return bench_main(quick=args.quick)
+
+
+def main(argv=None) -> int:
+    from .errors import NTMError
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        command = resolve_command(args)
+        validate(args)
+        if command == "train":
+            return cmd_train(args)
+        if command == "test":
+            return cmd_test(args)
+        if command == "visualize":
+            return cmd_test(args, visualize=True)
+        return cmd_bench(args)
+    except (UsageError, NTMError) as e:
+        print(f"ntm: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"ntm: error: {e.strerror or e}: {e.filename or ''} (check the path and free disk space)",
+              file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

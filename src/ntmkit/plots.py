@@ -1,0 +1,100 @@
+"""Pictures of what the machine does. Every figure is saved to a PNG file and its path returned;
+time runs left to right in every time panel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from .tasks import Batch, Task  # noqa: E402
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _panel(ax, data, title, ylabel, cmap="viridis", vmin=None, vmax=None):
+    """Draw ``data`` [rows, time] with time along x."""
+    im = ax.imshow(data, aspect="auto", interpolation="nearest", cmap=cmap, vmin=vmin, vmax=vmax, origin="upper")
+    ax.set_title(title, fontsize=9, loc="left")
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(labelsize=7)
+    return im
+
+
+@torch.no_grad()
+def test_figure(model, task: Task, batch: Batch, path, title: str = "") -> Path:
+    """Input, target, output and wrong bits, one column of panels per sequence (up to 4)."""
+    model.eval()
+    logits, _ = model(batch.inputs)
+    probs = torch.sigmoid(logits)
+    n = batch.inputs.shape[0]
+    fig, axes = plt.subplots(4, n, figsize=(3.2 * n + 1, 7.5), squeeze=False)
+    fig.subplots_adjust(hspace=0.55)
+    for j in range(n):
+        t = int(batch.lengths[j])
+        mask = batch.mask[j, :t].bool()
+        wrong = ((probs[j, :t] > 0.5).float() != batch.targets[j, :t]) & mask.unsqueeze(-1)
+        _panel(axes[0, j], batch.inputs[j, :t].T.numpy(), f"input ({task.level_name} {int(batch.levels[j])})",
+               "channel", "Greys", 0, 1)
+        _panel(axes[1, j], batch.targets[j, :t].T.numpy(), "target", "bit", "Greys", 0, 1)
+        _panel(axes[2, j], probs[j, :t].T.numpy() * mask.numpy(), "output", "bit", "Greys", 0, 1)
+        _panel(axes[3, j], wrong.T.float().numpy(), f"wrong bits: {int(wrong.sum())}", "bit", "Reds", 0, 1)
+        axes[3, j].set_xlabel("time", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def _used_rows(weights: np.ndarray, margin: int = 2) -> slice:
+    """Rows (locations) that a weighting [N, T] ever puts weight on, with a margin."""
+    used = np.where(weights.max(axis=1) > 0.1)[0]
+    if len(used) == 0:
+        return slice(0, weights.shape[0])
+    return slice(max(0, used.min() - margin), min(weights.shape[0], used.max() + margin + 1))
+
+
+@torch.no_grad()
+def visualize(model, task: Task, batch: Batch, path) -> Path:
+    """The machine's internals over time for one sequence: input and output, the add vectors, the
+    write weightings, the memory at the end, the read weightings and the read vectors."""
+    model.eval()
+    out = model(batch.inputs[:1], return_trace=True)
+    logits, _, trace = out
+    if not trace:
+        raise ValueError("this model has no memory to draw: visualize an NTM")
+    t = int(batch.lengths[0])
+    ww = trace["write_weights"][0, :t, 0].T.numpy()  # [N, T] (first write head)
+    rw = trace["read_weights"][0, :t, 0].T.numpy()
+    rows = _used_rows(np.maximum(ww, rw))
+    memory = trace["memory"][0, t - 1, rows].numpy()  # [rows, M]
+    fig = plt.figure(figsize=(12, 12))
+    gs = fig.add_gridspec(7, 2, width_ratios=[4, 1], hspace=0.6, wspace=0.15)
+    ax = [fig.add_subplot(gs[i, 0]) for i in range(7)]
+    _panel(ax[0], batch.inputs[0, :t].T.numpy(), "input", "channel", "Greys", 0, 1)
+    _panel(ax[1], torch.sigmoid(logits[0, :t]).T.numpy() * batch.mask[0, :t].numpy(), "output", "bit", "Greys", 0, 1)
+    _panel(ax[2], trace["add"][0, :t, 0].T.numpy(), "adds (write head 1)", "memory column", "RdBu_r", -1, 1)
+    _panel(ax[3], ww[rows], "write weightings", f"location {rows.start}-{rows.stop - 1}", "magma", 0, 1)
+    _panel(ax[4], rw[rows], "read weightings", f"location {rows.start}-{rows.stop - 1}", "magma", 0, 1)
+    _panel(ax[5], trace["read_vectors"][0, :t, 0].T.numpy(), "reads (read head 1)", "memory column", "RdBu_r", -1, 1)
+    _panel(ax[6], trace["erase"][0, :t, 0].T.numpy(), "erase (write head 1)", "memory column", "Greys", 0, 1)
+    ax[6].set_xlabel("time")
+    mem_ax = fig.add_subplot(gs[3:5, 1])
+    lim = float(np.abs(memory).max()) or 1.0
+    mem_ax.imshow(memory, aspect="auto", interpolation="nearest", cmap="RdBu_r", vmin=-lim, vmax=lim)
+    mem_ax.set_title("memory at the end", fontsize=9, loc="left")
+    mem_ax.set_xlabel("column", fontsize=8)
+    mem_ax.set_yticks(range(0, memory.shape[0], max(1, memory.shape[0] // 8)))
+    mem_ax.set_yticklabels([rows.start + i for i in range(0, memory.shape[0], max(1, memory.shape[0] // 8))],
+                           fontsize=7)
+    fig.suptitle(f"{task.name}: {task.level_name} {int(batch.levels[0])}", fontsize=11)
+    return _save(fig, path)
