@@ -29,3 +29,21 @@ def load_model(task: str = "copy"):
     model = build_model(data["model_kind"], data["model_config"])
     model.load_state_dict(data["model"])
     return model.eval()
+
+
+def export(checkpoint: str, task: str, destination=None) -> str:
+    """Write the model part of a training checkpoint as the shipped model for ``task``.
+
+    Usage: ``python -m ntmkit.pretrained CHECKPOINT_OR_DIR TASK``.
+    """
+    from pathlib import Path
+
+    import torch
+
+    from ..checkpoint import FORMAT, VERSION
+    data = load(checkpoint)
+    keep = {k: data[k] for k in ("model_kind", "model_config", "task", "model", "step", "sequences")}
+    keep["train_config"] = data.get("train_config", {})
+    dst = Path(destination) if destination else Path(__file__).parent / f"{task}.pt"
+    torch.save({"format": FORMAT, "version": VERSION, **keep}, dst)
+    return str(dst)

@@ -1,0 +1,180 @@
+"""The command line, end to end, in temporary directories: the starting project's four usage
+lines, resume, and every bad input (one-line error, exit code 2, nothing written)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ntmkit import checkpoint as ckpt
+from ntmkit.cli import main
+
+SMALL = ["--controller_size", "16", "--controller_layers", "1", "--memory_locations", "12",
+         "--memory_vector_size", "6", "--in_bits", "3", "--out_bits", "3", "--max_sequence", "4",
+         "--batches", "8", "--engine", "eager", "--quiet"]
+
+
+def run(args, tmp_path, capsys):
+    code = main(args + ["--checkpoint_dir", str(tmp_path / "ck"), "--train_log_dir", str(tmp_path / "logs"),
+                        "--figure_dir", str(tmp_path / "fig")])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def train_small(tmp_path, capsys, steps, extra=()):
+    return run(["--train", *SMALL, "--epochs", "1", "--steps_per_epoch", str(steps), "--report_interval", "5",
+                "--keep_training", *extra], tmp_path, capsys)
+
+
+def test_help_lists_the_starting_projects_options(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ["--train", "--test", "--visualize", "--random_seq_len", "--epochs", "--batches", "--steps_per_epoch",
+                 "--learning_rate", "--momentum", "--clip_grad_min", "--clip_grad_max", "--controller_size",
+                 "--memory_locations", "--memory_vector_size", "--maximum_shifts", "--learn_r_bias",
+                 "--learn_w_bias", "--learn_m_bias", "--max_sequence", "--min_sequence", "--in_bits", "--out_bits",
+                 "--checkpoint_dir", "--max_to_keep", "--report_interval", "--train_log_dir"]:
+        assert flag in text, flag
+
+
+def test_train_writes_checkpoints_logs_and_resumes(tmp_path, capsys):
+    code, out, err = train_small(tmp_path, capsys, 12)
+    assert code == 0, err
+    files = ckpt.list_checkpoints(tmp_path / "ck")
+    assert [f.name for f in files] == ["ckpt-00000005.pt", "ckpt-00000010.pt", "ckpt-00000012.pt"][-3:]
+    assert (tmp_path / "ck" / "latest").read_text().strip() == "ckpt-00000012.pt"
+    assert (tmp_path / "logs" / "metrics.jsonl").stat().st_size > 0
+    assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / "logs").iterdir())
+    data = ckpt.load(tmp_path / "ck")
+    assert data["step"] == 12 and data["model_config"]["controller_size"] == 16
+    # Resume: no model flags needed, the checkpoint supplies them.
+    code, out, err = run(["train", "--epochs", "1", "--steps_per_epoch", "20", "--keep_training", "--quiet",
+                          "--engine", "eager", "--report_interval", "5"], tmp_path, capsys)
+    assert code == 0, err
+    assert "resuming from" in out
+    assert ckpt.load(tmp_path / "ck")["step"] == 20
+    assert len(ckpt.list_checkpoints(tmp_path / "ck")) == 3  # --max_to_keep default
+
+
+def test_resume_is_exact(tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    assert train_small(a, capsys, 16)[0] == 0
+    assert train_small(b, capsys, 7)[0] == 0
+    assert train_small(b, capsys, 16)[0] == 0
+    pa, pb = ckpt.load(a / "ck")["model"], ckpt.load(b / "ck")["model"]
+    assert all(torch.equal(pa[k], pb[k]) for k in pa)
+
+
+def test_test_and_visualize_rebuild_the_model_from_the_checkpoint(tmp_path, capsys):
+    assert train_small(tmp_path, capsys, 3)[0] == 0
+    code, out, err = run(["--test", "--max_sequence=4", "--sequences", "8"], tmp_path, capsys)
+    assert code == 0, err
+    assert "length 4:" in out and "bit errors per sequence" in out and "perfect" in out
+    assert (tmp_path / "fig" / "test_copy_4.png").stat().st_size > 0
+    code, out, err = run(["--test", "--max_sequence=4", "--random_seq_len", "--sequences", "8"], tmp_path, capsys)
+    assert code == 0 and "random lengths 1-4" in out
+    code, out, err = run(["--test", "--visualize", "--max_sequence=4"], tmp_path, capsys)
+    assert code == 0, err
+    assert (tmp_path / "fig" / "visualize_copy_4.png").stat().st_size > 0
+
+
+def test_test_without_checkpoint_uses_the_shipped_model(tmp_path, capsys):
+    code, out, err = run(["--test", "--max_sequence=30", "--sequences", "20"], tmp_path, capsys)
+    assert code == 0, err
+    assert "pretrained copy model shipped with ntmkit" in out
+    line = next(l for l in out.splitlines() if l.startswith("length 30:"))
+    assert float(line.split()[2]) < 1.0  # bit errors per sequence at length 30
+
+
+def test_starting_project_usage_lines_via_the_console_entry(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
+    r = subprocess.run([sys.executable, "-m", "ntmkit", "--test", "--max_sequence=120", "--random_seq_len",
+                        "--sequences", "4", "--figure_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "none")],
+                       capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "random lengths 1-120" in r.stdout
+
+
+BAD = [
+    (["--train", "--min_sequence=10", "--max_sequence=5"], "--min_sequence (10) is larger than --max_sequence (5)"),
+    (["--train", "--controller_size=0"], "--controller_size must be a positive integer"),
+    (["--train", "--memory_locations=-4"], "--memory_locations must be a positive integer"),
+    (["--train", "--batches=0"], "--batches must be a positive integer"),
+    (["--train", "--maximum_shifts=4"], "--maximum_shifts must be odd"),
+    (["--train", "--in_bits=8", "--out_bits=6"], "--in_bits (8) must equal --out_bits (6)"),
+    (["--train", "--learning_rate=-1"], "--learning_rate out of range"),
+    (["--train", "--device=cuda"] if not torch.cuda.is_available() else ["--train", "--device=tpu"], "--device"),
+    (["--test", "--max_sequence=200"], "needs 200 memory locations but the model has 128"),
+    ([], "no command given"),
+    (["train", "--test"], "choose one command"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD)
+def test_bad_input_is_one_clean_line_and_writes_nothing(args, message, tmp_path, capsys):
+    code, out, err = run(args, tmp_path, capsys)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "ck").exists() and not (tmp_path / "logs").exists()
+
+
+def test_bad_flag_value_is_an_argparse_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--train", "--epochs", "many"])
+    assert e.value.code == 2
+    assert "invalid int value" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "truncated, corrupt or unsafe"),
+    (b"PK\x03\x04 not really a zip", "truncated, corrupt or unsafe"),
+    (None, "not an ntmkit checkpoint"),
+    ("truncate", "truncated, corrupt or unsafe"),
+])
+def test_bad_checkpoint_is_a_clear_error(content, message, tmp_path, capsys):
+    (tmp_path / "ck").mkdir()
+    path = tmp_path / "ck" / "ckpt-00000001.pt"
+    if content is None:
+        torch.save({"weights": torch.zeros(3)}, path)  # a foreign file
+    elif content == "truncate":
+        assert train_small(tmp_path, capsys, 2)[0] == 0
+        good = ckpt.latest(tmp_path / "ck")
+        raw = good.read_bytes()
+        for p in ckpt.list_checkpoints(tmp_path / "ck"):
+            p.unlink()
+        path.write_bytes(raw[: len(raw) // 2])
+        (tmp_path / "ck" / "latest").write_text(path.name)
+    else:
+        path.write_bytes(content)
+    before = sorted(p.name for p in (tmp_path / "ck").iterdir())
+    for command in (["--test", "--max_sequence=4"], ["--train", *SMALL]):
+        code, out, err = run(command, tmp_path, capsys)
+        assert code == 2, (command, err)
+        assert message in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == before  # nothing lost or added
+
+
+def test_checkpoint_that_does_not_match_the_flags(tmp_path, capsys):
+    assert train_small(tmp_path, capsys, 2)[0] == 0
+    mismatched = [a if a != "16" else "32" for a in SMALL]  # --controller_size 32
+    code, out, err = run(["--train", *mismatched], tmp_path, capsys)
+    assert code == 2 and "controller_size=16" in err and "32" in err
+    code, out, err = run(["--test", "--controller_size", "32", "--max_sequence", "4"], tmp_path, capsys)
+    assert code == 2 and "controller_size=16" in err
+
+
+def test_unwritable_checkpoint_dir_fails_before_training(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code = main(["--train", *SMALL, "--checkpoint_dir", str(blocker / "sub"), "--train_log_dir",
+                 str(tmp_path / "logs")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--checkpoint_dir" in err and "not a directory" in err
+    assert not (tmp_path / "logs").exists()
