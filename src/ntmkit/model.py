@@ -124,11 +124,12 @@ class NTMCell(nn.Module):
     def initial_state(self, batch: int) -> NTMState:
         """The state every sequence starts from, expanded to ``batch`` samples."""
         dev, dt = self.output.weight.device, self.output.weight.dtype
+        # Contiguous copies, so every step sees tensors of the same layout (one compiled graph).
         return NTMState(
-            memory=self.init_memory.expand(batch, -1, -1),
-            read_weights=torch.softmax(self.init_read_logits, dim=-1).expand(batch, -1, -1),
-            write_weights=torch.softmax(self.init_write_logits, dim=-1).expand(batch, -1, -1),
-            read_vectors=self.init_reads.expand(batch, -1, -1),
+            memory=self.init_memory.expand(batch, -1, -1).contiguous(),
+            read_weights=torch.softmax(self.init_read_logits, dim=-1).expand(batch, -1, -1).contiguous(),
+            write_weights=torch.softmax(self.init_write_logits, dim=-1).expand(batch, -1, -1).contiguous(),
+            read_vectors=self.init_reads.expand(batch, -1, -1).contiguous(),
             controller=self.controller.initial_state(batch, dev, dt),
         )
 
@@ -206,13 +207,15 @@ class NTM(nn.Module):
         b, t, _ = x.shape
         if state is None:
             state = self.cell.initial_state(b)
-        x = x.to(self.cell.output.weight.dtype)
+        # Time-major and contiguous: every step gets a [B, input] tensor of the same layout,
+        # whatever the sequence length (so one compiled graph serves every length).
+        xs = x.to(self.cell.output.weight.dtype).transpose(0, 1).contiguous()
         step = self._compiled_step if (self._compiled_step is not None and torch.is_grad_enabled()
                                        and not return_trace) else self.cell.step
         outputs = []
         trace = {k: [] for k in ("read_weights", "write_weights", "erase", "add", "read_vectors", "memory")}
         for i in range(t):
-            y, new_state, heads = step(x[:, i], state)
+            y, new_state, heads = step(xs[i], state)
             if lengths is not None:
                 active = lengths.to(x.device) > i
                 y = y * active.unsqueeze(-1).to(y.dtype)

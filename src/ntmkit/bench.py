@@ -1,0 +1,126 @@
+"""``ntm bench``: training speed of the fast path against the eager reference, and time to converge.
+
+Everything runs on this machine in one process tree, so the eager figure is the in-run reference
+that keeps the others honest on a noisy machine. Prints a table of throughput against batch size
+and sequence length, the settings used, and as its last four lines::
+
+    eager throughput: <X> sequences/s
+    train throughput: <Y> sequences/s
+    speedup over eager: <Y/X>
+    time to converge: <S> s (median of <n> seeds)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+from .model import NTM
+from .optim import make_optimizer
+from .tasks import CopyTask
+
+
+def throughput(engine: str, batch_size: int, steps: int, level: int | None = None, warmup: int = 3,
+               seed: int = 0) -> float:
+    """Training sequences per second of the default copy model (forward, backward, clip, Adam).
+
+    ``level`` fixes the copy length; None draws lengths 1-20 as in training.
+    """
+    torch.manual_seed(seed)
+    task = CopyTask()
+    model = NTM(task.input_size, task.output_size)
+    if engine == "compiled":
+        model.compile_step()
+    opt = make_optimizer("adam", model.parameters())
+    g = torch.Generator().manual_seed(seed)
+
+    def one():
+        batch = task.make_batch(batch_size, g, level=level)
+        logits, _ = model(batch.inputs)
+        loss = task.loss(logits, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        opt.step()
+
+    for _ in range(warmup):
+        one()
+    start = time.perf_counter()
+    for _ in range(steps):
+        one()
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def converge_seconds(seed: int, timeout: float = 900.0) -> tuple[float | None, int | None]:
+    """Wall seconds of ``ntm train`` on defaults, from a cold process (empty compile cache) until it
+    stops because the copy task is learned (< 0.01 bit errors per sequence on 1,000 fresh
+    sequences of lengths 1-20). Returns (seconds, sequences), or (None, None) if not learned."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=os.path.join(tmp, "inductor"), PYTHONUNBUFFERED="1")
+        cmd = [sys.executable, "-m", "ntmkit", "train", "--seed", str(seed), "--quiet",
+               "--checkpoint_dir", os.path.join(tmp, "ck"), "--train_log_dir", os.path.join(tmp, "logs")]
+        start = time.perf_counter()
+        try:
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None, None
+        seconds = time.perf_counter() - start
+        if proc.returncode != 0 or "learned after" not in proc.stdout:
+            return None, None
+        rows = [json.loads(line) for line in open(os.path.join(tmp, "logs", "metrics.jsonl"))]
+        return seconds, rows[-1]["sequences"] if rows else None
+
+
+def main(quick: bool = False) -> int:
+    threads = 1
+    torch.set_num_threads(threads)
+    steps = 5 if quick else 20
+    print(f"ntmkit bench{' (quick)' if quick else ''}: default copy model (feed-forward 3 x 100, 128 x 20 memory, "
+          f"1 read + 1 write head), Adam, lengths 1-20 unless stated")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} logical CPUs, {platform.processor() or 'cpu'}; "
+          f"torch {torch.__version__}; python {platform.python_version()}")
+    print(f"settings: 1 process, torch.set_num_threads({threads}), {steps} timed steps after 3 warm-up steps")
+
+    batch_sizes = [8, 32] if quick else [1, 8, 32, 128]
+    print("\nthroughput against batch size (sequences/s, lengths 1-20):")
+    print(f"  {'batch':>6} {'eager':>9} {'compiled':>9} {'speedup':>8}")
+    at32 = {}
+    for b in batch_sizes:
+        n = max(3, steps // 4) if b == 1 else steps
+        e = throughput("eager", b, n)
+        c = throughput("compiled", b, n)
+        if b == 32:
+            at32 = {"eager": e, "compiled": c}
+        print(f"  {b:>6} {e:>9.0f} {c:>9.0f} {c / e:>7.2f}x", flush=True)
+
+    lengths = [10, 20] if quick else [10, 20, 50, 100]
+    print("\nthroughput against copy length (compiled, batch 32; cost per sequence should grow linearly):")
+    print(f"  {'length':>6} {'seq/s':>9} {'ms/seq':>8} {'us/seq/step':>12}")
+    for L in lengths:
+        c = throughput("compiled", 32, max(3, steps // 2), level=L)
+        print(f"  {L:>6} {c:>9.0f} {1000 / c:>8.2f} {1e6 / c / (2 * L + 1):>12.1f}", flush=True)
+
+    seeds = [0] if quick else [0, 1, 2]
+    print(f"\ntime to converge: 'ntm train' on defaults, cold process and empty compile cache, seeds {seeds}:")
+    times = []
+    for s in seeds:
+        sec, seqs = converge_seconds(s)
+        print(f"  seed {s}: " + (f"{sec:.1f} s, {seqs:,} sequences" if sec is not None else "not learned"),
+              flush=True)
+        if sec is not None:
+            times.append(sec)
+    print()
+    print(f"eager throughput: {at32['eager']:.0f} sequences/s")
+    print(f"train throughput: {at32['compiled']:.0f} sequences/s")
+    print(f"speedup over eager: {at32['compiled'] / at32['eager']:.2f}")
+    median = f"{statistics.median(times):.1f}" if times else "n/a"
+    print(f"time to converge: {median} s (median of {len(times)} seeds)")
+    return 0

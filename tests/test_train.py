@@ -1,0 +1,134 @@
+"""Training: a small machine learns to copy; curriculum; non-finite steps; optimisers; checkpoints."""
+
+import os
+
+import pytest
+import torch
+
+from ntmkit import checkpoint as ckpt
+from ntmkit.errors import CheckpointError
+from ntmkit.evaluate import evaluate
+from ntmkit.optim import GravesRMSprop, make_optimizer
+from ntmkit.train import Curriculum, TrainConfig, train
+
+
+def small_config(tmp_path, **kw):
+    opts = dict(task_options=dict(bits=4, min_length=1, max_length=5),
+                model_options=dict(controller_size=32, controller_layers=1, memory_locations=16,
+                                   memory_vector_size=8),
+                batch_size=32, learning_rate=3e-3, curriculum=False, engine="eager", seed=0,
+                checkpoint_dir=str(tmp_path / "ck"), train_log_dir=None, report_interval=10 ** 6,
+                eval_sequences=500)
+    opts.update(kw)
+    return TrainConfig(**opts)
+
+
+def test_a_small_machine_learns_to_copy(tmp_path):
+    """Within 1,500 steps (about 25 s on one core) the copy of lengths 1-5 is learned."""
+    result = train(small_config(tmp_path, max_steps=1500), progress=False)
+    assert result["learned"], result["final_eval"]
+    g = torch.Generator().manual_seed(99)
+    e = evaluate(result["model"], result["task"], 500, g)  # fresh sequences of lengths 1-5
+    assert e["bit_errors"] < 0.1 and e["perfect"] > 0.95  # untrained: about 6 wrong bits per sequence
+
+
+def test_curriculum_widens_only_when_learned():
+    c = Curriculum(level=5, maximum=20, step=5, threshold=0.1)
+    for _ in range(30):
+        assert not c.update(2.0)
+    assert c.level == 5
+    widened = [c.update(0.0) for _ in range(40)]
+    assert any(widened) and c.level == 10
+    for _ in range(200):
+        c.update(0.0)
+    assert c.level == 20 and c.complete
+
+
+def test_non_finite_gradient_skips_the_update(tmp_path):
+    seen = {}
+
+    def poison(step, model):
+        seen[step] = {k: v.clone() for k, v in model.state_dict().items()}
+
+    cfg = small_config(tmp_path, max_steps=6, stop_when_learned=False)
+    # Make one batch's loss non-finite by poisoning a parameter's gradient through a hook.
+    calls = {"n": 0}
+
+    def hook(grad):
+        calls["n"] += 1
+        return grad * float("nan") if calls["n"] == 3 else grad
+
+    import ntmkit.train as T
+    original = T.build_model
+
+    def build(kind, config):
+        model = original(kind, config)
+        model.cell.output.weight.register_hook(hook)
+        return model
+
+    T.build_model = build
+    try:
+        result = train(cfg, progress=False, on_step=poison)
+    finally:
+        T.build_model = original
+    assert result["skipped_steps"] == 1
+    assert all(torch.isfinite(p).all() for p in result["model"].parameters())
+
+
+def test_graves_rmsprop_matches_the_equations():
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    opt = GravesRMSprop([p], lr=0.1, momentum=0.5, decay=0.9, eps=1e-4)
+    n = m = v = torch.zeros(2)
+    theta = p.detach().clone()
+    for g in (torch.tensor([0.5, -1.0]), torch.tensor([0.2, 0.3])):
+        p.grad = g.clone()
+        opt.step()
+        n = 0.9 * n + 0.1 * g * g
+        m = 0.9 * m + 0.1 * g
+        v = 0.5 * v - 0.1 * g / torch.sqrt(n - m * m + 1e-4)
+        theta = theta + v
+    assert torch.allclose(p.detach(), theta)
+
+
+def test_make_optimizer_defaults_and_errors():
+    p = [torch.nn.Parameter(torch.zeros(1))]
+    assert make_optimizer("adam", p).param_groups[0]["lr"] == 1e-3
+    assert make_optimizer("rmsprop", p).param_groups[0]["lr"] == 1e-4
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        make_optimizer("sgdx", p)
+
+
+def test_checkpoint_is_atomic_and_pruned(tmp_path):
+    for step in range(1, 6):
+        ckpt.save(tmp_path, step, {"model_kind": "ntm", "model_config": {}, "task": {}, "model": {}}, max_to_keep=2)
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["ckpt-00000004.pt", "ckpt-00000005.pt"]
+    assert ckpt.latest(tmp_path).name == "ckpt-00000005.pt"
+    assert not [p for p in os.listdir(tmp_path) if ".tmp" in p]
+    # A stale pointer falls back to the newest complete file.
+    (tmp_path / "latest").write_text("ckpt-00000009.pt")
+    assert ckpt.latest(tmp_path).name == "ckpt-00000005.pt"
+
+
+def test_checkpoint_load_rejects_wrong_version_and_missing_keys(tmp_path):
+    torch.save({"format": ckpt.FORMAT, "version": 99}, tmp_path / "a.pt")
+    with pytest.raises(CheckpointError, match="format version 99"):
+        ckpt.load(tmp_path / "a.pt")
+    torch.save({"format": ckpt.FORMAT, "version": ckpt.VERSION}, tmp_path / "b.pt")
+    with pytest.raises(CheckpointError, match="lacks"):
+        ckpt.load(tmp_path / "b.pt")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        ckpt.load(tmp_path / "missing.pt")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="no checkpoint in"):
+        ckpt.load(tmp_path / "empty")
+
+
+def test_checkpoint_never_runs_pickled_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "pwned"),))
+
+    torch.save({"format": ckpt.FORMAT, "x": Evil()}, tmp_path / "evil.pt", _use_new_zipfile_serialization=True)
+    with pytest.raises(CheckpointError, match="corrupt or unsafe"):
+        ckpt.load(tmp_path / "evil.pt")
+    assert not (tmp_path / "pwned").exists()
