@@ -178,3 +178,23 @@ def test_unwritable_checkpoint_dir_fails_before_training(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "--checkpoint_dir" in err and "not a directory" in err
     assert not (tmp_path / "logs").exists()
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    import signal
+    import time
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "ntmkit", "train", *SMALL, "--keep_training",
+                             "--report_interval", "100000", "--checkpoint_dir", str(tmp_path / "ck"),
+                             "--train_log_dir", str(tmp_path / "logs")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (tmp_path / "logs" / "metrics.jsonl").exists():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "interrupted after" in out and "Traceback" not in err
+    data = ckpt.load(tmp_path / "ck")
+    assert data["step"] > 0  # saved on the way out, though no interval checkpoint was due
