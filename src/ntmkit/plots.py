@@ -55,12 +55,25 @@ def test_figure(model, task: Task, batch: Batch, path, title: str = "") -> Path:
     return _save(fig, path)
 
 
-def _used_rows(weights: np.ndarray, margin: int = 2) -> slice:
-    """Rows (locations) that a weighting [N, T] ever puts weight on, with a margin."""
-    used = np.where(weights.max(axis=1) > 0.1)[0]
-    if len(used) == 0:
-        return slice(0, weights.shape[0])
-    return slice(max(0, used.min() - margin), min(weights.shape[0], used.max() + margin + 1))
+def _used_rows(weights: np.ndarray, margin: int = 2) -> np.ndarray:
+    """Locations that a weighting [N, T] focuses on, as one run in circular order.
+
+    Memory is a ring (shifts wrap round), so a head that starts at location 0 and moves
+    backwards uses 0, N-1, N-2, ...: the run is taken round the largest unused gap.
+    """
+    n = weights.shape[0]
+    used = weights.max(axis=1) > 0.3
+    if used.all() or not used.any():
+        return np.arange(n)
+    # The longest circular run of unused locations; the picture starts just after it.
+    best_len, best_end, run = 0, 0, 0
+    for i in range(2 * n):
+        run = run + 1 if not used[i % n] else 0
+        if run > best_len:
+            best_len, best_end = min(run, n), i % n
+    start = (best_end + 1 - margin) % n
+    count = min(n, n - best_len + 2 * margin)
+    return (start + np.arange(count)) % n
 
 
 @torch.no_grad()
@@ -76,15 +89,20 @@ def visualize(model, task: Task, batch: Batch, path) -> Path:
     ww = trace["write_weights"][0, :t, 0].T.numpy()  # [N, T] (first write head)
     rw = trace["read_weights"][0, :t, 0].T.numpy()
     rows = _used_rows(np.maximum(ww, rw))
-    memory = trace["memory"][0, t - 1, rows].numpy()  # [rows, M]
+    memory = trace["memory"][0, t - 1][torch.as_tensor(rows)].numpy()  # [rows, M]
+    where = f"location ({rows[0]}-{rows[-1]})"
     fig = plt.figure(figsize=(12, 12))
     gs = fig.add_gridspec(7, 2, width_ratios=[4, 1], hspace=0.6, wspace=0.15)
     ax = [fig.add_subplot(gs[i, 0]) for i in range(7)]
     _panel(ax[0], batch.inputs[0, :t].T.numpy(), "input", "channel", "Greys", 0, 1)
     _panel(ax[1], torch.sigmoid(logits[0, :t]).T.numpy() * batch.mask[0, :t].numpy(), "output", "bit", "Greys", 0, 1)
     _panel(ax[2], trace["add"][0, :t, 0].T.numpy(), "adds (write head 1)", "memory column", "RdBu_r", -1, 1)
-    _panel(ax[3], ww[rows], "write weightings", f"location {rows.start}-{rows.stop - 1}", "magma", 0, 1)
-    _panel(ax[4], rw[rows], "read weightings", f"location {rows.start}-{rows.stop - 1}", "magma", 0, 1)
+    _panel(ax[3], ww[rows], "write weightings", where, "magma", 0, 1)
+    _panel(ax[4], rw[rows], "read weightings", where, "magma", 0, 1)
+    for a in (ax[3], ax[4]):
+        ticks = list(range(0, len(rows), max(1, len(rows) // 6)))
+        a.set_yticks(ticks)
+        a.set_yticklabels([int(rows[i]) for i in ticks], fontsize=7)
     _panel(ax[5], trace["read_vectors"][0, :t, 0].T.numpy(), "reads (read head 1)", "memory column", "RdBu_r", -1, 1)
     _panel(ax[6], trace["erase"][0, :t, 0].T.numpy(), "erase (write head 1)", "memory column", "Greys", 0, 1)
     ax[6].set_xlabel("time")
@@ -93,8 +111,9 @@ def visualize(model, task: Task, batch: Batch, path) -> Path:
     mem_ax.imshow(memory, aspect="auto", interpolation="nearest", cmap="RdBu_r", vmin=-lim, vmax=lim)
     mem_ax.set_title("memory at the end", fontsize=9, loc="left")
     mem_ax.set_xlabel("column", fontsize=8)
-    mem_ax.set_yticks(range(0, memory.shape[0], max(1, memory.shape[0] // 8)))
-    mem_ax.set_yticklabels([rows.start + i for i in range(0, memory.shape[0], max(1, memory.shape[0] // 8))],
-                           fontsize=7)
+    ticks = list(range(0, len(rows), max(1, len(rows) // 6)))
+    mem_ax.set_yticks(ticks)
+    mem_ax.set_yticklabels([int(rows[i]) for i in ticks], fontsize=7)
+    mem_ax.set_ylabel("location", fontsize=8)
     fig.suptitle(f"{task.name}: {task.level_name} {int(batch.levels[0])}", fontsize=11)
     return _save(fig, path)
