@@ -99,12 +99,14 @@ def test_read_and_write_heads_keep_their_own_weighting():
 
 
 def test_initial_state_default_constant_memory_and_random_weightings():
-    model = NTM(9, 8)
-    s = model.initial_state(2)
-    assert torch.all(s.memory == 1e-6)
-    assert torch.allclose(s.read_weights.sum(-1), torch.ones(2, 1))
-    assert s.read_weights.std() > 0  # non-uniform: breaks the symmetry of constant memory
-    assert not any(n.startswith("cell.init_") for n, _ in model.named_parameters())
+    for learned in (True, False):
+        model = NTM(9, 8, learn_r_bias=learned, learn_w_bias=learned, learn_m_bias=learned)
+        s = model.initial_state(2)
+        assert torch.all(s.memory == 1e-6)
+        assert torch.allclose(s.read_weights.sum(-1), torch.ones(2, 1))
+        assert s.read_weights.std() > 0  # non-uniform: breaks the symmetry of constant memory
+        assert any(n.startswith("cell.init_") for n, _ in model.named_parameters()) == learned
+        assert any(n.startswith("cell.init_") for n, _ in model.named_buffers()) != learned
 
 
 def test_learned_biases_are_parameters_and_weightings_stay_distributions():

@@ -32,8 +32,8 @@ def test_a_small_machine_learns_to_copy(tmp_path):
     assert e["bit_errors"] < 0.1 and e["perfect"] > 0.95  # untrained: about 6 wrong bits per sequence
 
 
-def test_curriculum_widens_only_when_learned():
-    c = Curriculum(level=5, maximum=20, step=5, threshold=0.1)
+def test_curriculum_widens_when_learned():
+    c = Curriculum(level=5, maximum=20, step=5, threshold=0.1, patience=1000)
     for _ in range(30):
         assert not c.update(2.0)
     assert c.level == 5
@@ -42,6 +42,12 @@ def test_curriculum_widens_only_when_learned():
     for _ in range(200):
         c.update(0.0)
     assert c.level == 20 and c.complete
+
+
+def test_curriculum_widens_a_range_it_cannot_learn_after_its_patience():
+    c = Curriculum(level=5, maximum=20, step=5, threshold=0.1, patience=50)
+    steps = [c.update(3.0) for _ in range(120)]
+    assert steps.index(True) == 49 and c.level == 15
 
 
 def test_non_finite_gradient_skips_the_update(tmp_path):

@@ -24,6 +24,7 @@ DEFAULTS = dict(
     clip_grad_min=-10.0, clip_grad_max=10.0, seed=0, device="cpu", checkpoint_dir="./ntm_checkpoints",
     train_log_dir="./ntm_logs", figure_dir="./ntm_figures", max_to_keep=3, report_interval=200,
     sequences=100, threads=1, curriculum_start=5, curriculum_step=5, engine="compiled",
+    learn_r_bias=True, learn_w_bias=True, learn_m_bias=True, curriculum=False,
 )
 MODEL_FLAGS = ("controller", "controller_size", "controller_layers", "memory_locations", "memory_vector_size",
                "maximum_shifts", "read_heads", "write_heads", "memory_init", "learn_r_bias", "learn_w_bias",
@@ -72,12 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--write_heads", "--write-heads", type=int, help="write heads (default 1)")
     m.add_argument("--memory_init", "--memory-init", choices=["constant", "random"],
                    help="initial memory: constant 1e-6 (default) or random")
-    m.add_argument("--learn_r_bias", "--learn-r-bias", action="store_true", default=None,
-                   help="learn the initial read vectors")
-    m.add_argument("--learn_w_bias", "--learn-w-bias", action="store_true", default=None,
-                   help="learn the initial head weightings")
-    m.add_argument("--learn_m_bias", "--learn-m-bias", action="store_true", default=None,
-                   help="learn the initial memory")
+    m.add_argument("--learn_r_bias", "--learn-r-bias", action=argparse.BooleanOptionalAction, default=None,
+                   help="learn the initial read vectors (default: learned; --no-learn_r_bias keeps it fixed)")
+    m.add_argument("--learn_w_bias", "--learn-w-bias", action=argparse.BooleanOptionalAction, default=None,
+                   help="learn the initial head weightings (default: learned; --no-learn_w_bias keeps it fixed)")
+    m.add_argument("--learn_m_bias", "--learn-m-bias", action=argparse.BooleanOptionalAction, default=None,
+                   help="learn the initial memory (default: learned; --no-learn_m_bias keeps it fixed)")
 
     o = p.add_argument_group("training")
     o.add_argument("--epochs", type=int, help="epochs (default 100); training stops earlier once the task is learned")
@@ -92,8 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --clip_grad_max: the gradient's global norm is clipped to max(|min|, |max|) "
                         "(default 10)")
     o.add_argument("--clip_grad_max", "--clip-grad-max", type=float, help="see --clip_grad_min (default 10)")
-    o.add_argument("--no_curriculum", "--no-curriculum", action="store_true",
-                   help="train on the whole range from the start instead of widening it")
+    o.add_argument("--curriculum", action=argparse.BooleanOptionalAction, default=None,
+                   help="start on short sequences and widen the range each time it is learned (or after "
+                        "300 steps at one range); default off: on copy the whole range converges more reliably")
+    o.add_argument("--no_curriculum", dest="curriculum", action="store_false", default=None,
+                   help="train on the whole range from the start (the default)")
     o.add_argument("--curriculum_start", "--curriculum-start", type=int, help="first curriculum range top (default 5)")
     o.add_argument("--curriculum_step", "--curriculum-step", type=int, help="widen the range by this (default 5)")
     o.add_argument("--keep_training", "--keep-training", action="store_true",
@@ -195,8 +199,8 @@ def model_options(args, kind: str) -> dict:
                 memory_vector_size=value(args, "memory_vector_size"),
                 read_heads=value(args, "read_heads"), write_heads=value(args, "write_heads"),
                 shift_range=(value(args, "maximum_shifts") - 1) // 2, memory_init=value(args, "memory_init"),
-                learn_r_bias=bool(args.learn_r_bias), learn_w_bias=bool(args.learn_w_bias),
-                learn_m_bias=bool(args.learn_m_bias))
+                learn_r_bias=value(args, "learn_r_bias"), learn_w_bias=value(args, "learn_w_bias"),
+                learn_m_bias=value(args, "learn_m_bias"))
 
 
 def task_options(args) -> dict:
@@ -247,7 +251,7 @@ def cmd_train(args) -> int:
         batch_size=value(args, "batches"), optimizer=value(args, "optimizer"), learning_rate=args.learning_rate,
         momentum=value(args, "momentum"),
         clip_grad_norm=max(abs(value(args, "clip_grad_min")), abs(value(args, "clip_grad_max"))),
-        max_steps=value(args, "epochs") * value(args, "steps_per_epoch"), curriculum=not args.no_curriculum,
+        max_steps=value(args, "epochs") * value(args, "steps_per_epoch"), curriculum=value(args, "curriculum"),
         curriculum_start=value(args, "curriculum_start"), curriculum_step=value(args, "curriculum_step"),
         stop_when_learned=not args.keep_training, seed=value(args, "seed"), device=value(args, "device"),
         checkpoint_dir=value(args, "checkpoint_dir"), train_log_dir=value(args, "train_log_dir"),

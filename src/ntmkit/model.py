@@ -33,9 +33,11 @@ class NTMConfig:
     shift_range: int = 1
     memory_init: str = "constant"  # "constant" (every cell = memory_init_value) or "random"
     memory_init_value: float = 1e-6
-    learn_r_bias: bool = False  # learn the initial read vectors
-    learn_w_bias: bool = False  # learn the initial head weightings (kept distributions by a softmax)
-    learn_m_bias: bool = False  # learn the initial memory
+    # The initial state ("bias vectors") is learned by default: on the copy task it converges in
+    # about a fifth of the updates that a fixed random start needs (see the benchmarks page).
+    learn_r_bias: bool = True  # learn the initial read vectors
+    learn_w_bias: bool = True  # learn the initial head weightings (kept distributions by a softmax)
+    learn_m_bias: bool = True  # learn the initial memory (starting from memory_init)
 
     def __post_init__(self):
         for name in ("input_size", "output_size", "controller_size", "controller_layers",

@@ -44,12 +44,14 @@ class TrainConfig:
     momentum: float = 0.9
     clip_grad_norm: float = 10.0
     max_steps: int = 200_000
-    curriculum: bool = True
+    curriculum: bool = False  # measured on copy: training on the whole range converges more reliably
     curriculum_start: int = 5
     curriculum_step: int = 5
     curriculum_threshold: float = 0.1  # widen when training bit errors per sequence fall below this
+    curriculum_patience: int = 300  # ... or after this many steps at one range
     converge_threshold: float = 0.01  # stop when a fresh evaluation is below this (bit errors/seq)
     eval_sequences: int = 1000
+    eval_interval: int = 50  # steps between held-out checks once training looks converged
     stop_when_learned: bool = True
     seed: int = 0
     device: str = "cpu"
@@ -91,13 +93,17 @@ class Curriculum:
 
     ``level`` is the largest difficulty (copy: length) in the current range; it starts at
     ``start`` and grows by ``step`` whenever the running mean of training bit errors per
-    sequence falls below ``threshold``, until it reaches ``maximum``.
+    sequence falls below ``threshold``, until it reaches ``maximum``. A range that is not
+    learned within ``patience`` steps is widened anyway: a machine stuck on short sequences
+    (for example one that found a solution that does not use its memory) gets harder ones
+    rather than more of the same.
     """
 
     level: int
     maximum: int
     step: int = 5
     threshold: float = 0.1
+    patience: int = 300
     ema: float | None = None
     steps_at_level: int = 0
 
@@ -105,7 +111,8 @@ class Curriculum:
         """Record one batch's bit errors per sequence; return True if the range widened."""
         self.ema = bit_errors if self.ema is None else 0.9 * self.ema + 0.1 * bit_errors
         self.steps_at_level += 1
-        if self.level < self.maximum and self.steps_at_level >= 20 and self.ema < self.threshold:
+        learned = self.steps_at_level >= 20 and self.ema < self.threshold
+        if self.level < self.maximum and (learned or self.steps_at_level >= self.patience):
             self.level = min(self.maximum, self.level + self.step)
             self.ema, self.steps_at_level = None, 0
             return True
@@ -154,7 +161,8 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
     generator = torch.Generator().manual_seed(cfg.seed)
     eval_generator = torch.Generator().manual_seed(cfg.seed + 1_000_003)
     start = min(task.max_level, cfg.curriculum_start) if cfg.curriculum else task.max_level
-    curriculum = Curriculum(max(start, task.min_level), task.max_level, cfg.curriculum_step, cfg.curriculum_threshold)
+    curriculum = Curriculum(max(start, task.min_level), task.max_level, cfg.curriculum_step, cfg.curriculum_threshold,
+                            cfg.curriculum_patience)
     step, sequences, elapsed, skipped = 0, 0, 0.0, 0
 
     if data is not None:
@@ -227,7 +235,7 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
                                         f"{rate:.0f} seq/s | {task.level_name} {task.min_level}-{curriculum.level}")
 
             if (cfg.stop_when_learned and curriculum.complete and curriculum.ema is not None
-                    and curriculum.ema < 10 * cfg.converge_threshold and step % 10 == 0):
+                    and curriculum.ema < 10 * cfg.converge_threshold and step % cfg.eval_interval == 0):
                 final_eval = evaluate(model, task, cfg.eval_sequences, eval_generator, device=device)
                 if writer is not None:
                     writer.add_scalar("eval/bit_errors_per_sequence", final_eval["bit_errors"], sequences)
