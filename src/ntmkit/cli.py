@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--seed", type=int, help="random seed (default 0); runs repeat exactly on CPU")
     o.add_argument("--device", help="cpu (default), cuda or mps")
     o.add_argument("--threads", type=int, help="intra-op threads (default 1, fastest for NTM-sized ops)")
+    o.add_argument("--nproc", type=int, help="train data-parallel in N processes (launches torchrun; the batch "
+                                             "size is per process)")
     o.add_argument("--engine", choices=["compiled", "eager"],
                    help="compiled (default: torch.compile of the time step) or eager (op by op)")
 
@@ -154,7 +156,7 @@ def validate(args) -> None:
     positive = ("controller_size", "controller_layers", "memory_locations", "memory_vector_size", "read_heads",
                 "write_heads", "max_sequence", "min_sequence", "in_bits", "out_bits", "epochs", "batches",
                 "steps_per_epoch", "max_to_keep", "report_interval", "sequences", "threads", "curriculum_start",
-                "curriculum_step", "maximum_shifts")
+                "curriculum_step", "maximum_shifts", "nproc")
     for name in positive:
         v = getattr(args, name)
         if v is not None and v < 1:
@@ -219,9 +221,31 @@ def check_writable(path: str, what: str) -> None:
         raise UsageError(f"{what} {path} is not writable: choose another {what}")
 
 
-def cmd_train(args) -> int:
+def launch_torchrun(nproc: int, argv: list[str]) -> int:
+    """Run this same command in ``nproc`` processes under torchrun (PyTorch's launcher)."""
+    import subprocess
+    rest, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            rest.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "ntmkit", *rest]
+    print(f"launching: torchrun --standalone --nproc_per_node={nproc} -m ntmkit {' '.join(rest)}", flush=True)
+    return subprocess.call(cmd)
+
+
+def cmd_train(args, argv: list[str]) -> int:
     from .train import TrainConfig, train
     from . import checkpoint as ckpt
+
+    if (args.nproc or 1) > 1 and "WORLD_SIZE" not in os.environ:
+        return launch_torchrun(args.nproc, argv)
+    if int(os.environ.get("RANK", 0)) != 0:  # under torchrun only rank 0 speaks
+        sys.stdout = open(os.devnull, "w")
 
     check_writable(value(args, "checkpoint_dir"), "--checkpoint_dir")
     check_writable(value(args, "train_log_dir"), "--train_log_dir")
@@ -258,10 +282,15 @@ def cmd_train(args) -> int:
         report_interval=value(args, "report_interval"), max_to_keep=value(args, "max_to_keep"),
         threads=value(args, "threads"), engine=value(args, "engine"))
     from .train import make_task, build_model, model_config_for
+    from .optim import DEFAULT_LR
     task = make_task(cfg.task, cfg.task_options)
     n_params = sum(p.numel() for p in build_model(kind, model_config_for(kind, task, opts)).parameters())
-    print(f"training {kind} on {task.describe()}, {n_params:,} parameters, batch {cfg.batch_size}, "
-          f"{cfg.optimizer}; checkpoints in {cfg.checkpoint_dir}, logs in {cfg.train_log_dir}")
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    batch_note = f"batch {cfg.batch_size}" if world == 1 else \
+        f"batch {cfg.batch_size} x {world} processes = {cfg.batch_size * world} effective"
+    lr = cfg.learning_rate if cfg.learning_rate is not None else DEFAULT_LR[cfg.optimizer]
+    print(f"training {kind} on {task.describe()}, {n_params:,} parameters, {batch_note}, "
+          f"{cfg.optimizer} lr {lr:g}; checkpoints in {cfg.checkpoint_dir}, logs in {cfg.train_log_dir}")
     result = train(cfg, progress=not args.quiet)
     status = ("learned" if result["learned"] else "interrupted" if result["interrupted"]
               else "stopped at the step limit")
@@ -367,12 +396,13 @@ def cmd_bench(args) -> int:
 def main(argv=None) -> int:
     from .errors import NTMError
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
         command = resolve_command(args)
         validate(args)
         if command == "train":
-            return cmd_train(args)
+            return cmd_train(args, argv)
         if command == "test":
             return cmd_test(args)
         if command == "visualize":

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from . import checkpoint as ckpt
+from . import distributed
 from .engine import compiler_available
 from .errors import ConfigError
 from .evaluate import evaluate
@@ -27,6 +28,7 @@ from .optim import make_optimizer
 from .tasks import TASKS, Task
 
 MODELS = ("ntm", "lstm")
+RANK_SEED_STRIDE = 7919  # process r of a data-parallel run seeds its data with seed + r * stride
 ENGINES = ("compiled", "eager")
 
 
@@ -143,6 +145,8 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = torch.device(cfg.device)
+    rank, world_size = distributed.setup(device)
+    main_process = rank == 0
     task = make_task(cfg.task, cfg.task_options)
     model_config = model_config_for(cfg.model, task, cfg.model_options)
 
@@ -158,8 +162,9 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
     if cfg.engine == "compiled" and hasattr(model, "compile_step") and compiler_available():
         model.compile_step()
     optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.learning_rate, cfg.momentum)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    eval_generator = torch.Generator().manual_seed(cfg.seed + 1_000_003)
+    # Each process draws its own sequences; rank 0 draws what a single process would.
+    generator = torch.Generator().manual_seed(cfg.seed + RANK_SEED_STRIDE * rank)
+    eval_generator = torch.Generator().manual_seed(cfg.seed + 1_000_003 + RANK_SEED_STRIDE * rank)
     start = min(task.max_level, cfg.curriculum_start) if cfg.curriculum else task.max_level
     curriculum = Curriculum(max(start, task.min_level), task.max_level, cfg.curriculum_step, cfg.curriculum_threshold,
                             cfg.curriculum_patience)
@@ -172,13 +177,25 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
         step, sequences = data["step"], data["sequences"]
         elapsed, skipped = data.get("elapsed", 0.0), data.get("skipped_steps", 0)
         torch.set_rng_state(data["rng"]["torch"])
-        generator.set_state(data["rng"]["data"])
-        eval_generator.set_state(data["rng"]["eval"])
+        ranks = data["rng"].get("ranks", [])
+        if rank < len(ranks):  # the same number of processes as before: continue each stream
+            generator.set_state(ranks[rank]["data"])
+            eval_generator.set_state(ranks[rank]["eval"])
+        elif rank == 0:
+            generator.set_state(data["rng"]["data"])
+            eval_generator.set_state(data["rng"]["eval"])
 
-    writer = _open_writer(cfg.train_log_dir)
-    metrics_file = open(Path(cfg.train_log_dir) / "metrics.jsonl", "a") if cfg.train_log_dir else None
+    train_model = distributed.wrap(model)
+    writer = _open_writer(cfg.train_log_dir) if main_process else None
+    metrics_file = open(Path(cfg.train_log_dir) / "metrics.jsonl", "a") if cfg.train_log_dir and main_process \
+        else None
 
     def save_checkpoint():
+        rng = _rng_state(generator, eval_generator)
+        states = zip(distributed.gather(rng["data"]), distributed.gather(rng["eval"]))
+        rng["ranks"] = [{"data": d, "eval": e} for d, e in states]
+        if not main_process:
+            return
         ckpt.save(cfg.checkpoint_dir, step, {
             "model_kind": cfg.model, "model_config": model_config,
             "task": {"name": cfg.task, "options": dict(cfg.task_options)},
@@ -186,10 +203,10 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "curriculum": curriculum.state_dict(), "step": step, "sequences": sequences,
             "elapsed": elapsed, "skipped_steps": skipped,
-            "rng": _rng_state(generator, eval_generator),
+            "rng": rng, "world_size": world_size,
         }, cfg.max_to_keep)
 
-    bar = _progress_bar(progress, step, cfg.max_steps)
+    bar = _progress_bar(progress and main_process, step, cfg.max_steps)
     interrupted = {"flag": False}
 
     def on_sigint(signum, frame):
@@ -204,20 +221,27 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
         while step < cfg.max_steps and not interrupted["flag"]:
             model.train()
             batch = task.make_batch(cfg.batch_size, generator, max_level=curriculum.level).to(device)
-            logits, _ = model(batch.inputs)
+            logits, _ = train_model(batch.inputs)
             loss = task.loss(logits, batch)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # under torchrun, DistributedDataParallel averages the gradients here
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad_norm)
-            if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+            score = task.score(logits.detach(), batch)
+            # One collective a step for everything the processes must agree on.
+            finite = float(torch.isfinite(loss) and torch.isfinite(grad_norm))
+            loss_value, bit_errors, bits, finite, stop = distributed.mean(
+                [loss.item() if finite else 0.0, score["bit_errors"], score["bits"], finite,
+                 float(interrupted["flag"])])
+            if stop > 0:
+                interrupted["flag"] = True
+            if finite < 1:
                 skipped += 1  # second line of defence: never apply a non-finite update
                 step += 1
                 continue
             optimizer.step()
             step += 1
-            sequences += cfg.batch_size
-            score = task.score(logits.detach(), batch)
-            widened = curriculum.update(score["bit_errors"])
+            sequences += cfg.batch_size * world_size
+            widened = curriculum.update(bit_errors)
             if on_step is not None:
                 on_step(step, model)
 
@@ -226,17 +250,20 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
                 rate = (sequences - last_log_seq) / max(now - last_log_t, 1e-9)
                 last_log_t, last_log_seq = now, sequences
                 row = {"step": step, "sequences": sequences, "seconds": round(now - t_start, 3),
-                       "loss": loss.item(), "bits": score["bits"], "bit_errors": score["bit_errors"],
+                       "loss": loss_value, "bits": bits, "bit_errors": bit_errors,
                        "grad_norm": float(grad_norm), "level": curriculum.level}
                 _log(writer, metrics_file, row)
                 if bar is not None:
                     bar.update(step - bar.n)
-                    bar.set_postfix_str(f"loss {loss.item():.4f} | bits/seq {score['bit_errors']:.2f} | "
+                    bar.set_postfix_str(f"loss {loss_value:.4f} | bits/seq {bit_errors:.2f} | "
                                         f"{rate:.0f} seq/s | {task.level_name} {task.min_level}-{curriculum.level}")
 
             if (cfg.stop_when_learned and curriculum.complete and curriculum.ema is not None
                     and curriculum.ema < 10 * cfg.converge_threshold and step % cfg.eval_interval == 0):
-                final_eval = evaluate(model, task, cfg.eval_sequences, eval_generator, device=device)
+                final_eval = evaluate(model, task, -(-cfg.eval_sequences // world_size), eval_generator, device=device)
+                final_eval["bits"], final_eval["bit_errors"], final_eval["perfect"] = distributed.mean(
+                    [final_eval["bits"], final_eval["bit_errors"], final_eval["perfect"]])
+                final_eval["sequences"] *= world_size
                 if writer is not None:
                     writer.add_scalar("eval/bit_errors_per_sequence", final_eval["bit_errors"], sequences)
                 if final_eval["bit_errors"] < cfg.converge_threshold:
@@ -257,7 +284,7 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
             metrics_file.close()
         if old_handler is not None:
             signal.signal(signal.SIGINT, old_handler)
-    return {"step": step, "sequences": sequences, "seconds": elapsed, "learned": learned,
+    return {"rank": rank, "world_size": world_size, "batch_size": cfg.batch_size * world_size,"step": step, "sequences": sequences, "seconds": elapsed, "learned": learned,
             "interrupted": interrupted["flag"], "final_eval": final_eval, "skipped_steps": skipped,
             "level": curriculum.level, "model": model, "task": task,
             "checkpoint": str(ckpt.latest(cfg.checkpoint_dir))}

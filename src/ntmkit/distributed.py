@@ -1,0 +1,67 @@
+"""Data-parallel training with PyTorch's own engine: torchrun + DistributedDataParallel.
+
+``torchrun --nproc_per_node=N -m ntmkit train ...`` (or ``ntm train --nproc N``) starts N
+processes; each draws its own sequences, DistributedDataParallel averages the gradients, and
+the few decisions that must agree (curriculum, stopping, skipping a non-finite step, Ctrl-C)
+are taken on values averaged over all processes. Only rank 0 writes logs, pictures and
+checkpoints. gloo on CPU, NCCL on CUDA.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size) of this process; (0, 1) outside torchrun."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def setup(device: torch.device) -> tuple[int, int]:
+    """Join the process group when started by torchrun; returns (rank, world size)."""
+    rank, size = world()
+    if size > 1 and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if device.type == "cuda":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group(backend)
+    return world()
+
+
+def active() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def mean(values: list[float], device="cpu") -> list[float]:
+    """Average a few floats over all processes (identity in a single process)."""
+    if not active():
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return (t / dist.get_world_size()).tolist()
+
+
+def gather(t: torch.Tensor) -> list[torch.Tensor]:
+    """Every process's copy of ``t`` (same shape everywhere), in rank order."""
+    if not active():
+        return [t]
+    out = [torch.empty_like(t) for _ in range(dist.get_world_size())]
+    dist.all_gather(out, t)
+    return out
+
+
+def wrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The model DistributedDataParallel averages gradients for (the model itself alone)."""
+    if not active():
+        return model
+    return torch.nn.parallel.DistributedDataParallel(model)
+
+
+def teardown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
