@@ -32,19 +32,23 @@ def throughput(engine: str, batch_size: int, steps: int, level: int | None = Non
                seed: int = 0) -> float:
     """Training sequences per second of the default copy model (forward, backward, clip, Adam).
 
-    ``level`` fixes the copy length; None draws lengths 1-20 as in training.
+    ``level`` fixes the copy length; None draws lengths 1-20 as in training. Under torchrun the
+    model is wrapped in DistributedDataParallel and the figure counts every process's sequences.
     """
+    from . import distributed
+    rank, world_size = distributed.setup(torch.device("cpu"))
     torch.manual_seed(seed)
     task = CopyTask()
     model = NTM(task.input_size, task.output_size)
     if engine == "compiled":
         model.compile_step()
+    train_model = distributed.wrap(model)
     opt = make_optimizer("adam", model.parameters())
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(seed + rank)
 
     def one():
         batch = task.make_batch(batch_size, g, level=level)
-        logits, _ = model(batch.inputs)
+        logits, _ = train_model(batch.inputs)
         loss = task.loss(logits, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -53,20 +57,34 @@ def throughput(engine: str, batch_size: int, steps: int, level: int | None = Non
 
     for _ in range(warmup):
         one()
+    distributed.mean([0.0])  # start the clock together
     start = time.perf_counter()
     for _ in range(steps):
         one()
-    return steps * batch_size / (time.perf_counter() - start)
+    distributed.mean([0.0])
+    return steps * batch_size * world_size / (time.perf_counter() - start)
 
 
-def converge_seconds(seed: int, timeout: float = 900.0) -> tuple[float | None, int | None]:
+def scaleout_throughput(processes: int, threads: int, steps: int) -> float:
+    """Compiled training throughput with ``processes`` x ``threads`` (batch 32 per process), measured in a
+    fresh process tree (torchrun for more than one process)."""
+    worker = ["-m", "ntmkit.bench", "--worker", str(threads), str(steps)]
+    cmd = [sys.executable, *worker] if processes == 1 else \
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", *worker]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900).stdout
+    rates = [float(line.split()[1]) for line in out.splitlines() if line.startswith("THROUGHPUT ")]
+    return rates[0] if rates else float("nan")
+
+
+def converge_seconds(seed: int, timeout: float = 900.0, extra: tuple = ()) -> tuple[float | None, int | None]:
     """Wall seconds of ``ntm train`` on defaults, from a cold process (empty compile cache) until it
     stops because the copy task is learned (< 0.01 bit errors per sequence on 1,000 fresh
     sequences of lengths 1-20). Returns (seconds, sequences), or (None, None) if not learned."""
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=os.path.join(tmp, "inductor"), PYTHONUNBUFFERED="1")
         cmd = [sys.executable, "-m", "ntmkit", "train", "--seed", str(seed), "--quiet",
-               "--checkpoint_dir", os.path.join(tmp, "ck"), "--train_log_dir", os.path.join(tmp, "logs")]
+               "--checkpoint_dir", os.path.join(tmp, "ck"), "--train_log_dir", os.path.join(tmp, "logs"), *extra]
         start = time.perf_counter()
         try:
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -89,7 +107,7 @@ def main(quick: bool = False) -> int:
           f"torch {torch.__version__}; python {platform.python_version()}")
     print(f"settings: 1 process, torch.set_num_threads({threads}), {steps} timed steps after 3 warm-up steps")
 
-    batch_sizes = [8, 32] if quick else [1, 8, 32, 128]
+    batch_sizes = [32] if quick else [1, 8, 32, 128]
     print("\nthroughput against batch size (sequences/s, lengths 1-20):")
     print(f"  {'batch':>6} {'eager':>9} {'compiled':>9} {'speedup':>8}")
     at32 = {}
@@ -108,15 +126,30 @@ def main(quick: bool = False) -> int:
         c = throughput("compiled", 32, max(3, steps // 2), level=L)
         print(f"  {L:>6} {c:>9.0f} {1000 / c:>8.2f} {1e6 / c / (2 * L + 1):>12.1f}", flush=True)
 
-    seeds = [0] if quick else [0, 1, 2]
-    print(f"\ntime to converge: 'ntm train' on defaults, cold process and empty compile cache, seeds {seeds}:")
-    times = []
+    seeds = [] if quick else [0, 1, 2]  # --quick skips the convergence runs (about a minute each)
+    if seeds:
+        print(f"\ntime to converge: 'ntm train' on defaults, cold process and empty compile cache, seeds {seeds}:")
+    times, by_seed = [], {}
     for s in seeds:
-        sec, seqs = converge_seconds(s)
+        sec, seqs = by_seed[s] = converge_seconds(s)
         print(f"  seed {s}: " + (f"{sec:.1f} s, {seqs:,} sequences" if sec is not None else "not learned"),
               flush=True)
         if sec is not None:
             times.append(sec)
+
+    print("\nscale-out (compiled, batch 32 per process; torchrun + DistributedDataParallel over gloo;"
+          + ("" if quick else " converge: seed 0") + "):")
+    print(f"  {'processes x threads':>20} {'seq/s':>9} {'converge s':>11} {'sequences':>10}")
+    for procs, threads in [(1, 1), (1, 2), (2, 1)]:
+        rate = scaleout_throughput(procs, threads, steps)
+        if quick:
+            print(f"  {f'{procs} x {threads}':>20} {rate:>9.0f}", flush=True)
+            continue
+        extra = ("--threads", str(threads)) + (("--nproc", str(procs)) if procs > 1 else ())
+        sec, seqs = by_seed[0] if (procs, threads) == (1, 1) else converge_seconds(0, extra=extra)
+        conv = f"{sec:>11.1f} {seqs:>10,}" if sec is not None else f"{'not learned':>11}"
+        print(f"  {f'{procs} x {threads}':>20} {rate:>9.0f} {conv}", flush=True)
+
     print()
     print(f"eager throughput: {at32['eager']:.0f} sequences/s")
     print(f"train throughput: {at32['compiled']:.0f} sequences/s")
@@ -124,3 +157,12 @@ def main(quick: bool = False) -> int:
     median = f"{statistics.median(times):.1f}" if times else "n/a"
     print(f"time to converge: {median} s (median of {len(times)} seeds)")
     return 0
+
+
+if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "--worker":
+    torch.set_num_threads(int(sys.argv[2]))
+    rate = throughput("compiled", 32, int(sys.argv[3]))
+    from . import distributed
+    if distributed.world()[0] == 0:
+        print(f"THROUGHPUT {rate:.1f}", flush=True)
+    distributed.teardown()
