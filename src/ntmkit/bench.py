@@ -150,6 +150,10 @@ def main(quick: bool = False) -> int:
         conv = f"{sec:>11.1f} {seqs:>10,}" if sec is not None else f"{'not learned':>11}"
         print(f"  {f'{procs} x {threads}':>20} {rate:>9.0f} {conv}", flush=True)
 
+    import resource
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"\npeak memory: {own:.0f} MiB in this process, {children:.0f} MiB in the largest training process")
     print()
     print(f"eager throughput: {at32['eager']:.0f} sequences/s")
     print(f"train throughput: {at32['compiled']:.0f} sequences/s")
