@@ -41,6 +41,7 @@ def throughput(engine: str, batch_size: int, steps: int, level: int | None = Non
     task = CopyTask()
     model = NTM(task.input_size, task.output_size)
     if engine == "compiled":
+        torch._dynamo.reset()  # each measurement compiles afresh, as a new training run would
         model.compile_step()
     train_model = distributed.wrap(model)
     opt = make_optimizer("adam", model.parameters())

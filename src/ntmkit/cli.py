@@ -8,6 +8,7 @@ the starting project keeps its spelling.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -169,6 +170,10 @@ def validate(args) -> None:
     if value(args, "task") == "copy" and value(args, "in_bits") != value(args, "out_bits"):
         raise UsageError(f"the copy task outputs what it reads: --in_bits ({value(args, 'in_bits')}) must equal "
                          f"--out_bits ({value(args, 'out_bits')})")
+    for name in ("learning_rate", "momentum", "clip_grad_min", "clip_grad_max"):
+        v = getattr(args, name)
+        if v is not None and not math.isfinite(v):
+            raise UsageError(f"--{name} must be a finite number, got {v}")
     for name in ("learning_rate", "momentum"):
         v = getattr(args, name)
         if v is not None and not (v > 0 if name == "learning_rate" else 0 <= v < 1):

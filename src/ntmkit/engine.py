@@ -11,8 +11,18 @@ from __future__ import annotations
 import torch
 
 
+# Every model instance and every training batch size adds one compiled version of the step;
+# PyTorch's default limit (8) would silently fall back to eager in a process that builds many
+# models (a sweep, a benchmark, a test session).
+RECOMPILE_LIMIT = 64
+
+
 def compile_step(cell: torch.nn.Module):
     """``cell.step`` compiled for the current device; same signature and results."""
+    config = torch._dynamo.config
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(config, name) and getattr(config, name) < RECOMPILE_LIMIT:
+            setattr(config, name, RECOMPILE_LIMIT)
     return torch.compile(cell.step, dynamic=False)
 
 
