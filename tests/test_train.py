@@ -138,3 +138,19 @@ def test_checkpoint_never_runs_pickled_code(tmp_path):
     with pytest.raises(CheckpointError, match="corrupt or unsafe"):
         ckpt.load(tmp_path / "evil.pt")
     assert not (tmp_path / "pwned").exists()
+
+
+def test_bad_batch_levels_and_engine_are_config_errors(tmp_path):
+    from ntmkit.errors import ConfigError
+    with pytest.raises(ConfigError, match="batch_levels must be 'mixed' or 'same'"):
+        train(small_config(tmp_path, batch_levels="random", max_steps=1), progress=False)
+    with pytest.raises(ConfigError, match="unknown engine"):
+        train(small_config(tmp_path, engine="jit", max_steps=1), progress=False)
+    assert not (tmp_path / "ck").exists()
+
+
+def test_mixed_and_same_length_batches_both_train(tmp_path):
+    for mode in ("mixed", "same"):
+        r = train(small_config(tmp_path / mode, batch_levels=mode, max_steps=30, stop_when_learned=False),
+                  progress=False)
+        assert r["step"] == 30 and r["sequences"] == 30 * 32

@@ -25,7 +25,7 @@ DEFAULTS = dict(
     clip_grad_min=-10.0, clip_grad_max=10.0, seed=0, device="cpu", checkpoint_dir="./ntm_checkpoints",
     train_log_dir="./ntm_logs", figure_dir="./ntm_figures", max_to_keep=3, report_interval=200,
     sequences=100, threads=1, curriculum_start=5, curriculum_step=5, engine="compiled",
-    learn_r_bias=True, learn_w_bias=True, learn_m_bias=True, curriculum=False,
+    learn_r_bias=True, learn_w_bias=True, learn_m_bias=True, curriculum=False, batch_lengths="same",
 )
 MODEL_FLAGS = ("controller", "controller_size", "controller_layers", "memory_locations", "memory_vector_size",
                "maximum_shifts", "read_heads", "write_heads", "memory_init", "learn_r_bias", "learn_w_bias",
@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train on the whole range from the start (the default)")
     o.add_argument("--curriculum_start", "--curriculum-start", type=int, help="first curriculum range top (default 5)")
     o.add_argument("--curriculum_step", "--curriculum-step", type=int, help="widen the range by this (default 5)")
+    o.add_argument("--batch_lengths", "--batch-lengths", choices=["same", "mixed"],
+                   help="same (default): one length per batch, drawn from [min, max], so no step is spent on "
+                        "padding; mixed: lengths differ inside a batch (padded, masked)")
     o.add_argument("--keep_training", "--keep-training", action="store_true",
                    help="do not stop when the task is learned; run all epochs")
     o.add_argument("--seed", type=int, help="random seed (default 0); runs repeat exactly on CPU")
@@ -285,7 +288,7 @@ def cmd_train(args, argv: list[str]) -> int:
         stop_when_learned=not args.keep_training, seed=value(args, "seed"), device=value(args, "device"),
         checkpoint_dir=value(args, "checkpoint_dir"), train_log_dir=value(args, "train_log_dir"),
         report_interval=value(args, "report_interval"), max_to_keep=value(args, "max_to_keep"),
-        threads=value(args, "threads"), engine=value(args, "engine"))
+        threads=value(args, "threads"), engine=value(args, "engine"), batch_levels=value(args, "batch_lengths"))
     from .train import make_task, build_model, model_config_for
     from .optim import DEFAULT_LR
     task = make_task(cfg.task, cfg.task_options)

@@ -64,6 +64,10 @@ class TrainConfig:
     log_interval: int = 10  # steps between progress/TensorBoard updates
     threads: int | None = 1
     engine: str = "compiled"  # "compiled" (torch.compile of the step) or "eager"
+    # "mixed": levels (copy: lengths) differ per sample inside a batch, padded to the longest.
+    # "same": one level per batch, drawn from the same range, so no time is spent on padding.
+    # Measured on copy: "same" learns in as few sequences as "mixed" and runs about twice as fast.
+    batch_levels: str = "same"
 
 
 def make_task(name: str, options: dict | None = None) -> Task:
@@ -157,6 +161,8 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, model_config).to(device)
+    if cfg.batch_levels not in ("mixed", "same"):
+        raise ConfigError(f"batch_levels must be 'mixed' or 'same', got {cfg.batch_levels!r}")
     if cfg.engine not in ENGINES:
         raise ConfigError(f"unknown engine {cfg.engine!r}: choose one of {', '.join(ENGINES)}")
     if cfg.engine == "compiled" and hasattr(model, "compile_step") and compiler_available():
@@ -220,7 +226,12 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
     try:
         while step < cfg.max_steps and not interrupted["flag"]:
             model.train()
-            batch = task.make_batch(cfg.batch_size, generator, max_level=curriculum.level).to(device)
+            if cfg.batch_levels == "same":
+                level = int(torch.randint(min(task.min_level, curriculum.level), curriculum.level + 1, (1,),
+                                          generator=generator))
+                batch = task.make_batch(cfg.batch_size, generator, level=level).to(device)
+            else:
+                batch = task.make_batch(cfg.batch_size, generator, max_level=curriculum.level).to(device)
             logits, _ = train_model(batch.inputs)
             loss = task.loss(logits, batch)
             optimizer.zero_grad(set_to_none=True)
