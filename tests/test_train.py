@@ -154,3 +154,33 @@ def test_mixed_and_same_length_batches_both_train(tmp_path):
         r = train(small_config(tmp_path / mode, batch_levels=mode, max_steps=30, stop_when_learned=False),
                   progress=False)
         assert r["step"] == 30 and r["sequences"] == 30 * 32
+
+
+def test_repeated_non_finite_steps_restore_the_checkpoint_and_lower_the_lr(tmp_path, capsys):
+    import ntmkit.train as T
+    calls = {"n": 0}
+
+    def hook(grad):
+        calls["n"] += 1
+        return grad * float("nan") if 5 <= calls["n"] < 15 else grad
+
+    original = T.build_model
+
+    def build(kind, config):
+        model = original(kind, config)
+        model.cell.output.weight.register_hook(hook)
+        return model
+
+    T.build_model = build
+    try:
+        cfg = small_config(tmp_path, max_steps=25, stop_when_learned=False, report_interval=3, max_bad_steps=5)
+        result = train(cfg, progress=False)
+    finally:
+        T.build_model = original
+    assert result["skipped_steps"] == 10 and result["recoveries"] == 2
+    assert result["learning_rate"] == pytest.approx(3e-3 / 4)
+    out = capsys.readouterr().out
+    assert "5 non-finite steps in a row at step 9: restored ckpt-00000003.pt, learning rate lowered to 0.0015" in out
+    assert all(torch.isfinite(p).all() for p in result["model"].parameters())
+    # Training went on after the recoveries: the last steps were applied.
+    assert ckpt.load(tmp_path / "ck")["step"] == 25

@@ -63,6 +63,7 @@ class TrainConfig:
     max_to_keep: int = 3
     log_interval: int = 10  # steps between progress/TensorBoard updates
     threads: int | None = 1
+    max_bad_steps: int = 20  # this many non-finite steps in a row: restore the last checkpoint, halve the lr
     engine: str = "compiled"  # "compiled" (torch.compile of the step) or "eager"
     # "mixed": levels (copy: lengths) differ per sample inside a batch, padded to the longest.
     # "same": one level per batch, drawn from the same range, so no time is spent on padding.
@@ -220,6 +221,25 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
 
     old_handler = signal.signal(signal.SIGINT, on_sigint) if _main_thread() else None
     learned, final_eval = False, None
+    bad_in_a_row, recoveries = 0, 0
+
+    def recover(count: int) -> None:
+        """Many non-finite steps in a row: go back to the last good checkpoint, halve the lr."""
+        nonlocal recoveries
+        last = ckpt.latest(cfg.checkpoint_dir)
+        lowered = [group["lr"] * 0.5 for group in optimizer.param_groups]
+        if last is not None:
+            good = ckpt.load(last)
+            model.load_state_dict(good["model"])
+            optimizer.load_state_dict(good["optimizer"])
+        for group, lr in zip(optimizer.param_groups, lowered):
+            group["lr"] = lr
+        recoveries += 1
+        where = f"restored {last.name}" if last is not None else "no checkpoint yet to restore"
+        message = (f"{count} non-finite steps in a row at step {step}: {where}, learning rate lowered to "
+                   f"{optimizer.param_groups[0]['lr']:.3g}")
+        if main_process:
+            (bar.write if bar is not None else print)(f"warning: {message}")
     t_start = time.perf_counter() - elapsed
     last_log_t, last_log_seq = time.perf_counter(), sequences
     params = [p for p in model.parameters() if p.requires_grad]
@@ -247,8 +267,15 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
                 interrupted["flag"] = True
             if finite < 1:
                 skipped += 1  # second line of defence: never apply a non-finite update
+                bad_in_a_row += 1
                 step += 1
+                if writer is not None:
+                    writer.add_scalar("train/skipped_steps", skipped, sequences)
+                if bad_in_a_row >= cfg.max_bad_steps:
+                    recover(bad_in_a_row)
+                    bad_in_a_row = 0
                 continue
+            bad_in_a_row = 0
             optimizer.step()
             step += 1
             sequences += cfg.batch_size * world_size
@@ -297,6 +324,7 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
             signal.signal(signal.SIGINT, old_handler)
     return {"rank": rank, "world_size": world_size, "batch_size": cfg.batch_size * world_size,"step": step, "sequences": sequences, "seconds": elapsed, "learned": learned,
             "interrupted": interrupted["flag"], "final_eval": final_eval, "skipped_steps": skipped,
+            "recoveries": recoveries, "learning_rate": optimizer.param_groups[0]["lr"],
             "level": curriculum.level, "model": model, "task": task,
             "checkpoint": str(ckpt.latest(cfg.checkpoint_dir))}
 
