@@ -198,3 +198,13 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     assert "interrupted after" in out and "Traceback" not in err
     data = ckpt.load(tmp_path / "ck")
     assert data["step"] > 0  # saved on the way out, though no interval checkpoint was due
+
+
+def test_a_full_disk_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    import shutil
+    from collections import namedtuple
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 10**6, 10**6))
+    code, out, err = run(["--train", *SMALL], tmp_path, capsys)
+    assert code == 2 and "MiB free for --checkpoint_dir" in err
+    assert not (tmp_path / "ck").exists() and not (tmp_path / "logs").exists()

@@ -32,6 +32,9 @@ MODEL_FLAGS = ("controller", "controller_size", "controller_layers", "memory_loc
                "learn_m_bias")
 
 
+MIN_FREE_BYTES = 50 * 2**20
+
+
 class UsageError(Exception):
     pass
 
@@ -227,6 +230,11 @@ def check_writable(path: str, what: str) -> None:
         raise UsageError(f"{what} {path} is not a directory (a file is in the way): choose another {what}")
     if not os.access(probe, os.W_OK):
         raise UsageError(f"{what} {path} is not writable: choose another {what}")
+    import shutil
+    free = shutil.disk_usage(probe).free
+    if free < MIN_FREE_BYTES:
+        raise UsageError(f"only {free / 2**20:.1f} MiB free for {what} {path} (checkpoints need at least "
+                         f"{MIN_FREE_BYTES // 2**20} MiB): free some space or choose another {what}")
 
 
 def launch_torchrun(nproc: int, argv: list[str]) -> int:
