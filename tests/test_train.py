@@ -184,3 +184,20 @@ def test_repeated_non_finite_steps_restore_the_checkpoint_and_lower_the_lr(tmp_p
     assert all(torch.isfinite(p).all() for p in result["model"].parameters())
     # Training went on after the recoveries: the last steps were applied.
     assert ckpt.load(tmp_path / "ck")["step"] == 25
+
+
+def test_a_tampered_checkpoint_is_refused(tmp_path):
+    from ntmkit.pretrained import load_pretrained
+    data = load_pretrained("copy")
+    data["model"]["cell.output.bias"] = data["model"]["cell.output.bias"] + 1.0  # edit one weight
+    torch.save(data, tmp_path / "ckpt-00000001.pt")
+    with pytest.raises(CheckpointError, match="modified or damaged"):
+        ckpt.load(tmp_path)
+
+
+def test_every_shipped_model_loads_and_copies_in_its_training_range():
+    from ntmkit.pretrained import load_model
+    from ntmkit.tasks import CopyTask
+    model = load_model("copy")
+    e = evaluate(model, CopyTask(), 200, torch.Generator().manual_seed(5))
+    assert e["bit_errors"] < 0.01

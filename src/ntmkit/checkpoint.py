@@ -7,6 +7,7 @@ place. Old files are pruned only after the new one is complete.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import re
@@ -44,11 +45,26 @@ def _atomic_write_bytes(path: Path, write) -> None:
         pass
 
 
+def model_digest(state: dict) -> str:
+    """SHA-256 over a state dict's names, dtypes, shapes and values: detects edited weights."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def stamp(payload: dict) -> dict:
+    """The payload with the format, version and model digest that :func:`load` checks."""
+    return {"format": FORMAT, "version": VERSION, **payload, "model_sha256": model_digest(payload["model"])}
+
+
 def save(directory: str | Path, step: int, payload: dict, max_to_keep: int = 3) -> Path:
     """Write ``payload`` as checkpoint ``step`` in ``directory``, point ``latest`` at it, prune."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    payload = {"format": FORMAT, "version": VERSION, **payload}
+    payload = stamp(payload)
     path = directory / f"ckpt-{step:08d}.pt"
     _atomic_write_bytes(path, lambda f: torch.save(payload, f))
     _atomic_write_bytes(directory / LATEST, lambda f: f.write(path.name.encode() + b"\n"))
@@ -103,4 +119,7 @@ def load(path: str | Path, map_location="cpu") -> dict:
     for key in ("model_kind", "model_config", "task", "model"):
         if key not in data:
             raise CheckpointError(f"checkpoint {path} lacks '{key}': it is incomplete, delete it")
+    if data.get("model_sha256") != model_digest(data["model"]):
+        raise CheckpointError(f"checkpoint {path} has been modified or damaged (its weights do not match their "
+                              f"digest): delete it and resume from an older one, or retrain")
     return data

@@ -40,10 +40,10 @@ def export(checkpoint: str, task: str, destination=None) -> str:
 
     import torch
 
-    from ..checkpoint import FORMAT, VERSION
+    from ..checkpoint import stamp
     data = load(checkpoint)
     keep = {k: data[k] for k in ("model_kind", "model_config", "task", "model", "step", "sequences")}
     keep["train_config"] = data.get("train_config", {})
     dst = Path(destination) if destination else Path(__file__).parent / f"{task}.pt"
-    torch.save({"format": FORMAT, "version": VERSION, **keep}, dst)
+    torch.save(stamp(keep), dst)
     return str(dst)
