@@ -29,10 +29,11 @@ from .tasks import CopyTask
 
 
 def throughput(engine: str, batch_size: int, steps: int, level: int | None = None, warmup: int = 3,
-               seed: int = 0) -> float:
+               seed: int = 0, mixed: bool = False) -> float:
     """Training sequences per second of the default copy model (forward, backward, clip, Adam).
 
-    ``level`` fixes the copy length; None draws lengths 1-20 as in training. Under torchrun the
+    ``level`` fixes the copy length; None draws lengths 1-20 as ``ntm train`` does (one length per
+    batch, uniform over 1-20; ``mixed=True``: lengths differ inside a batch). Under torchrun the
     model is wrapped in DistributedDataParallel and the figure counts every process's sequences.
     """
     from . import distributed
@@ -48,7 +49,10 @@ def throughput(engine: str, batch_size: int, steps: int, level: int | None = Non
     g = torch.Generator().manual_seed(seed + rank)
 
     def one():
-        batch = task.make_batch(batch_size, g, level=level)
+        length = level
+        if length is None and not mixed:
+            length = int(torch.randint(task.min_level, task.max_level + 1, (1,), generator=g))
+        batch = task.make_batch(batch_size, g, level=length)
         logits, _ = train_model(batch.inputs)
         loss = task.loss(logits, batch)
         opt.zero_grad(set_to_none=True)
@@ -109,7 +113,7 @@ def main(quick: bool = False) -> int:
     print(f"settings: 1 process, torch.set_num_threads({threads}), {steps} timed steps after 3 warm-up steps")
 
     batch_sizes = [32] if quick else [1, 8, 32, 128]
-    print("\nthroughput against batch size (sequences/s, lengths 1-20):")
+    print("\nthroughput against batch size (sequences/s; lengths 1-20, one length per batch as in training):")
     print(f"  {'batch':>6} {'eager':>9} {'compiled':>9} {'speedup':>8}")
     at32 = {}
     for b in batch_sizes:
@@ -119,6 +123,8 @@ def main(quick: bool = False) -> int:
         if b == 32:
             at32 = {"eager": e, "compiled": c}
         print(f"  {b:>6} {e:>9.0f} {c:>9.0f} {c / e:>7.2f}x", flush=True)
+    mixed = throughput("compiled", 32, steps, mixed=True)
+    print(f"  (batch 32 with lengths mixed inside each batch, padded to the longest: {mixed:.0f} compiled)")
 
     lengths = [10, 20] if quick else [10, 20, 50, 100]
     print("\nthroughput against copy length (compiled, batch 32; cost per sequence should grow linearly):")

@@ -211,7 +211,7 @@ class NTM(nn.Module):
             state = self.cell.initial_state(b)
         # Time-major and contiguous: every step gets a [B, input] tensor of the same layout,
         # whatever the sequence length (so one compiled graph serves every length).
-        xs = x.to(self.cell.output.weight.dtype).transpose(0, 1).contiguous()
+        xs = x.to(self.cell.output.weight.dtype).transpose(0, 1).clone(memory_format=torch.contiguous_format)
         step = self._compiled_step if (self._compiled_step is not None and torch.is_grad_enabled()
                                        and not return_trace) else self.cell.step
         outputs = []
