@@ -47,11 +47,12 @@ def throughput(engine: str, batch_size: int, steps: int, level: int | None = Non
     train_model = distributed.wrap(model)
     opt = make_optimizer("adam", model.parameters())
     g = torch.Generator().manual_seed(seed + rank)
+    lengths = torch.Generator().manual_seed(seed)  # shared by all processes, as in training
 
     def one():
         length = level
         if length is None and not mixed:
-            length = int(torch.randint(task.min_level, task.max_level + 1, (1,), generator=g))
+            length = int(torch.randint(task.min_level, task.max_level + 1, (1,), generator=lengths))
         batch = task.make_batch(batch_size, g, level=length)
         logits, _ = train_model(batch.inputs)
         loss = task.loss(logits, batch)

@@ -172,6 +172,9 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
     # Each process draws its own sequences; rank 0 draws what a single process would.
     generator = torch.Generator().manual_seed(cfg.seed + RANK_SEED_STRIDE * rank)
     eval_generator = torch.Generator().manual_seed(cfg.seed + 1_000_003 + RANK_SEED_STRIDE * rank)
+    # The level (copy: length) of each batch is drawn from a stream every process shares, so
+    # data-parallel processes run batches of the same length and never wait for one another.
+    level_generator = torch.Generator().manual_seed(cfg.seed + 17)
     start = min(task.max_level, cfg.curriculum_start) if cfg.curriculum else task.max_level
     curriculum = Curriculum(max(start, task.min_level), task.max_level, cfg.curriculum_step, cfg.curriculum_threshold,
                             cfg.curriculum_patience)
@@ -191,6 +194,8 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
         elif rank == 0:
             generator.set_state(data["rng"]["data"])
             eval_generator.set_state(data["rng"]["eval"])
+        if "level" in data["rng"]:
+            level_generator.set_state(data["rng"]["level"])
 
     train_model = distributed.wrap(model)
     writer = _open_writer(cfg.train_log_dir) if main_process else None
@@ -201,6 +206,7 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
         rng = _rng_state(generator, eval_generator)
         states = zip(distributed.gather(rng["data"]), distributed.gather(rng["eval"]))
         rng["ranks"] = [{"data": d, "eval": e} for d, e in states]
+        rng["level"] = level_generator.get_state()
         if not main_process:
             return
         ckpt.save(cfg.checkpoint_dir, step, {
@@ -248,7 +254,7 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
             model.train()
             if cfg.batch_levels == "same":
                 level = int(torch.randint(min(task.min_level, curriculum.level), curriculum.level + 1, (1,),
-                                          generator=generator))
+                                          generator=level_generator))
                 batch = task.make_batch(cfg.batch_size, generator, level=level).to(device)
             else:
                 batch = task.make_batch(cfg.batch_size, generator, max_level=curriculum.level).to(device)
