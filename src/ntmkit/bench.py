@@ -32,8 +32,9 @@ def throughput(engine: str, batch_size: int, steps: int, level: int | None = Non
                seed: int = 0, mixed: bool = False) -> float:
     """Training sequences per second of the default copy model (forward, backward, clip, Adam).
 
-    ``level`` fixes the copy length; None draws lengths 1-20 as ``ntm train`` does (one length per
-    batch, uniform over 1-20; ``mixed=True``: lengths differ inside a batch). Under torchrun the
+    ``level`` fixes the copy length; None runs batches of one length each, as ``ntm train`` does,
+    taking the lengths 1-20 in turn so that every 20 timed steps cost exactly the average of the
+    uniform distribution (``mixed=True``: lengths differ inside a batch). Under torchrun the
     model is wrapped in DistributedDataParallel and the figure counts every process's sequences.
     """
     from . import distributed
@@ -47,12 +48,12 @@ def throughput(engine: str, batch_size: int, steps: int, level: int | None = Non
     train_model = distributed.wrap(model)
     opt = make_optimizer("adam", model.parameters())
     g = torch.Generator().manual_seed(seed + rank)
-    lengths = torch.Generator().manual_seed(seed)  # shared by all processes, as in training
+    turn = iter(range(10 ** 9))
 
     def one():
         length = level
-        if length is None and not mixed:
-            length = int(torch.randint(task.min_level, task.max_level + 1, (1,), generator=lengths))
+        if length is None and not mixed:  # the same length in every process, as in training
+            length = task.min_level + next(turn) % (task.max_level - task.min_level + 1)
         batch = task.make_batch(batch_size, g, level=length)
         logits, _ = train_model(batch.inputs)
         loss = task.loss(logits, batch)
@@ -106,7 +107,7 @@ def converge_seconds(seed: int, timeout: float = 900.0, extra: tuple = ()) -> tu
 def main(quick: bool = False) -> int:
     threads = 1
     torch.set_num_threads(threads)
-    steps = 5 if quick else 20
+    steps = 20  # one batch of each length 1-20
     print(f"ntmkit bench{' (quick)' if quick else ''}: default copy model (feed-forward 3 x 100, 128 x 20 memory, "
           f"1 read + 1 write head), Adam, lengths 1-20 unless stated")
     print(f"machine: {platform.machine()}, {os.cpu_count()} logical CPUs, {platform.processor() or 'cpu'}; "
@@ -118,7 +119,7 @@ def main(quick: bool = False) -> int:
     print(f"  {'batch':>6} {'eager':>9} {'compiled':>9} {'speedup':>8}")
     at32 = {}
     for b in batch_sizes:
-        n = max(3, steps // 4) if b == 1 else steps
+        n = steps
         e = throughput("eager", b, n)
         c = throughput("compiled", b, n)
         if b == 32:
