@@ -164,3 +164,10 @@ def test_lstm_baseline_interface():
     model = LSTMBaseline(9, 8, hidden_size=16, num_layers=2)
     y, _ = model(torch.rand(3, 5, 9), lengths=torch.tensor([5, 2, 1]))
     assert y.shape == (3, 5, 8) and torch.all(y[1, 2:] == 0)
+
+
+def test_input_on_another_device_is_named():
+    model = small()
+    x = torch.rand(1, 2, 4, device="meta")
+    with pytest.raises(ValueError, match="input is on meta but the model is on cpu"):
+        model(x)

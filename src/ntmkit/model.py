@@ -206,6 +206,10 @@ class NTM(nn.Module):
     def forward(self, x: torch.Tensor, state: NTMState | None = None, lengths: torch.Tensor | None = None,
                 return_trace: bool = False):
         check_sequence_input(x, self.config.input_size, lengths)
+        device = self.cell.output.weight.device
+        if x.device != device:
+            raise ValueError(f"input is on {x.device} but the model is on {device}: move one of them "
+                             f"(x.to('{device}') or model.to('{x.device}'))")
         b, t, _ = x.shape
         if state is None:
             state = self.cell.initial_state(b)
