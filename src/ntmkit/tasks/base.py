@@ -7,6 +7,7 @@ task is one new file and a line in the registry (:mod:`ntmkit.tasks`).
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -32,7 +33,7 @@ class Batch(NamedTuple):
 
 
 @dataclass
-class Task:
+class Task(ABC):
     """Base class. A task has a difficulty ``level`` (for copy: the sequence length) that the
     curriculum widens from ``curriculum_start`` up to ``max_level``."""
 
@@ -40,25 +41,29 @@ class Task:
     level_name = "level"
 
     @property
+    @abstractmethod
     def input_size(self) -> int:
-        raise NotImplementedError
+        """Width of an input vector."""
 
     @property
+    @abstractmethod
     def output_size(self) -> int:
-        raise NotImplementedError
+        """Width of a target vector."""
 
     @property
+    @abstractmethod
     def min_level(self) -> int:
-        raise NotImplementedError
+        """Easiest level of the training range."""
 
     @property
+    @abstractmethod
     def max_level(self) -> int:
-        raise NotImplementedError
+        """Hardest level of the training range."""
 
+    @abstractmethod
     def make_batch(self, batch_size: int, generator: torch.Generator, max_level: int | None = None,
                    level: int | None = None) -> Batch:
         """A batch with levels drawn uniformly from [min_level, max_level] (or all = ``level``)."""
-        raise NotImplementedError
 
     def memory_needed(self, level: int) -> int:
         """Memory locations a machine needs to solve an instance of this level."""
