@@ -35,6 +35,15 @@ MODEL_FLAGS = ("controller", "controller_size", "controller_layers", "memory_loc
 MIN_FREE_BYTES = 50 * 2**20
 
 
+def config_key(flag: str, kind: str) -> str:
+    """The model-config entry a model flag sets (the LSTM baseline names its sizes differently)."""
+    if flag == "maximum_shifts":
+        return "shift_range"
+    if kind == "lstm":
+        return {"controller_size": "hidden_size", "controller_layers": "num_layers"}.get(flag, flag)
+    return flag
+
+
 class UsageError(Exception):
     pass
 
@@ -275,10 +284,7 @@ def cmd_train(args, argv: list[str]) -> int:
             kind = data["model_kind"]
             opts = model_options(args, kind)
         stored = data["model_config"]
-        flags = {k for k in MODEL_FLAGS if getattr(args, k) not in (None,)}
-        mapped = {"maximum_shifts": "shift_range", "controller_size": "controller_size" if kind == "ntm"
-                  else "hidden_size", "controller_layers": "controller_layers" if kind == "ntm" else "num_layers"}
-        keep = {mapped.get(f, f) for f in flags}
+        keep = {config_key(f, kind) for f in MODEL_FLAGS if getattr(args, f) is not None}
         for k in list(opts):
             if k not in keep and k in stored:
                 opts[k] = stored[k]
@@ -351,11 +357,10 @@ def load_for_inference(args):
     stored = data["model_config"]
     kind = data["model_kind"]
     asked = model_options(args, kind)
-    mapped = {"maximum_shifts": "shift_range"}
     for flag in MODEL_FLAGS:
         if getattr(args, flag) is None or flag in ("memory_locations",):
             continue
-        key = mapped.get(flag, flag)
+        key = config_key(flag, kind)
         if key in stored and key in asked and stored[key] != asked[key]:
             raise UsageError(f"the model in {source} has {key}={stored[key]!r}, not {asked[key]!r}: drop --{flag} "
                              f"(a model is tested as it was trained)")
