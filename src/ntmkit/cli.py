@@ -358,7 +358,7 @@ def load_for_inference(args):
     kind = data["model_kind"]
     asked = model_options(args, kind)
     for flag in MODEL_FLAGS:
-        if getattr(args, flag) is None or flag in ("memory_locations",):
+        if getattr(args, flag) is None:
             continue
         key = config_key(flag, kind)
         if key in stored and key in asked and stored[key] != asked[key]:
