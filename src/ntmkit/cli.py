@@ -313,6 +313,9 @@ def cmd_train(args, argv: list[str]) -> int:
     lr = cfg.learning_rate if cfg.learning_rate is not None else DEFAULT_LR[cfg.optimizer]
     print(f"training {kind} on {task.describe()}, {n_params:,} parameters, {batch_note}, "
           f"{cfg.optimizer} lr {lr:g}; checkpoints in {cfg.checkpoint_dir}, logs in {cfg.train_log_dir}")
+    if cfg.engine == "compiled" and kind == "ntm":
+        print("the first steps compile the NTM's time step with torch.compile (about 30 s on a cold cache; "
+              "--engine eager skips it)")
     result = train(cfg, progress=not args.quiet)
     status = ("learned" if result["learned"] else "interrupted" if result["interrupted"]
               else "stopped at the step limit")

@@ -299,7 +299,7 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
                 _log(writer, metrics_file, row)
                 if bar is not None:
                     bar.update(step - bar.n)
-                    bar.set_postfix_str(f"loss {loss_value:.4f} | bits/seq {bit_errors:.2f} | "
+                    bar.set_postfix_str(f"loss {loss_value:.4f} | bit errors/seq {bit_errors:.2f} | "
                                         f"{rate:.0f} seq/s | {task.level_name} {task.min_level}-{curriculum.level}")
 
             if (cfg.stop_when_learned and curriculum.complete and curriculum.ema is not None
