@@ -111,6 +111,7 @@ BAD = [
     (["--train", "--learning_rate=-1"], "--learning_rate out of range"),
     (["--train", "--device=cuda"] if not torch.cuda.is_available() else ["--train", "--device=tpu"], "--device"),
     (["--test", "--max_sequence=200"], "needs 200 memory locations but the model has 128"),
+    (["--test", "--max_sequence=200", "--memory_locations=150"], "needs 200 memory locations but the model has 150"),
     ([], "no command given"),
     (["train", "--test"], "choose one command"),
 ]
@@ -208,3 +209,14 @@ def test_a_full_disk_is_refused_before_training(tmp_path, capsys, monkeypatch):
     code, out, err = run(["--train", *SMALL], tmp_path, capsys)
     assert code == 2 and "MiB free for --checkpoint_dir" in err
     assert not (tmp_path / "ck").exists() and not (tmp_path / "logs").exists()
+
+
+def test_the_shipped_model_copies_120_with_an_enlarged_memory(tmp_path, capsys):
+    code, out, err = run(["--test", "--max_sequence=120", "--memory_locations", "1024", "--sequences", "20"],
+                         tmp_path, capsys)
+    assert code == 0, err
+    assert "memory enlarged from 128 to 1024 locations" in out
+    line = next(l for l in out.splitlines() if l.startswith("length 120:"))
+    assert float(line.split()[2]) < 0.5  # with its trained 128 rows it gets ~480 bits wrong here
+    code, out, err = run(["--test", "--max_sequence=20", "--memory_locations", "64"], tmp_path, capsys)
+    assert code == 2 and "can only enlarge" in err

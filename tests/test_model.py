@@ -171,3 +171,19 @@ def test_input_on_another_device_is_named():
     x = torch.rand(1, 2, 4, device="meta")
     with pytest.raises(ValueError, match="input is on meta but the model is on cpu"):
         model(x)
+
+
+def test_resize_memory_keeps_the_old_rows_and_the_initial_weighting():
+    torch.manual_seed(6)
+    model = small(learn_m_bias=False)
+    before = model.initial_state(2)
+    model.resize_memory(9)
+    after = model.initial_state(2)
+    assert model.config.memory_locations == 9 and after.memory.shape == (2, 9, 3)
+    assert torch.equal(after.memory[:, :5], before.memory) and torch.all(after.memory[:, 5:] == 1e-6)
+    assert torch.allclose(after.write_weights[..., :5], before.write_weights, atol=1e-12)
+    assert after.write_weights[..., 5:].max() < 1e-20
+    y, _ = model(torch.rand(2, 4, 4))
+    assert torch.isfinite(y).all()
+    with pytest.raises(ValueError, match="memory can only grow"):
+        model.resize_memory(3)

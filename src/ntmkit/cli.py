@@ -361,14 +361,20 @@ def load_for_inference(args):
     kind = data["model_kind"]
     asked = model_options(args, kind)
     for flag in MODEL_FLAGS:
-        if getattr(args, flag) is None:
-            continue
+        if getattr(args, flag) is None or (flag == "memory_locations" and kind == "ntm"):
+            continue  # a larger memory is allowed at test time (see below)
         key = config_key(flag, kind)
         if key in stored and key in asked and stored[key] != asked[key]:
             raise UsageError(f"the model in {source} has {key}={stored[key]!r}, not {asked[key]!r}: drop --{flag} "
                              f"(a model is tested as it was trained)")
     model = build_model(kind, stored)
     model.load_state_dict(data["model"])
+    if kind == "ntm" and args.memory_locations is not None and args.memory_locations != stored["memory_locations"]:
+        if args.memory_locations < stored["memory_locations"]:
+            raise UsageError(f"the model in {source} has {stored['memory_locations']} memory locations; "
+                             f"--memory_locations can only enlarge it at test time, got {args.memory_locations}")
+        model.resize_memory(args.memory_locations)
+        source += f", memory enlarged from {stored['memory_locations']} to {args.memory_locations} locations"
     model.eval()
     return model, data, source
 
@@ -385,10 +391,11 @@ def cmd_test(args, visualize: bool = False) -> int:
     topts.update({"min_length": value(args, "min_sequence"), "max_length": value(args, "max_sequence")})
     task = make_task(data["task"]["name"], topts)
     length = task.max_level
-    n_locations = data["model_config"].get("memory_locations")
+    n_locations = getattr(getattr(model, "config", None), "memory_locations", None)
     if n_locations is not None and task.memory_needed(length) > n_locations:
         raise UsageError(f"a {task.level_name} of {length} needs {task.memory_needed(length)} memory locations but "
-                         f"the model has {n_locations}: test at --max_sequence <= {n_locations}")
+                         f"the model has {n_locations}: test at --max_sequence <= {n_locations}, or enlarge the "
+                         f"memory with --memory_locations (addressing does not depend on it)")
     print(f"model: {source}")
     g = torch.Generator().manual_seed(value(args, "seed") + 12345)
     fig_dir = Path(value(args, "figure_dir"))

@@ -123,6 +123,40 @@ class NTMCell(nn.Module):
         else:
             self.register_buffer(name, value)
 
+    @torch.no_grad()
+    def resize_memory(self, locations: int) -> None:
+        """Give the machine ``locations`` memory rows instead of N, for longer sequences at test time.
+
+        Addressing does not depend on N, so a machine trained with 128 rows can run with more. The
+        old rows keep their initial contents and initial weightings; new rows start as the
+        constant memory (or, for a learned or random memory, as the mean of the old rows) and
+        get zero initial weighting.
+        """
+        c = self.config
+        n = c.memory_locations
+        if locations < n:
+            raise ValueError(f"memory can only grow: the model has {n} locations, {locations} asked for")
+        if locations == n:
+            return
+        extra = locations - n
+        if c.memory_init == "constant" and not c.learn_m_bias:
+            new_rows = torch.full((extra, c.memory_vector_size), c.memory_init_value)
+        else:
+            new_rows = self.init_memory.mean(0, keepdim=True).expand(extra, -1)
+        for name, value in (("init_memory", torch.cat([self.init_memory, new_rows.to(self.init_memory)])),
+                            ("init_read_logits", self._pad_logits(self.init_read_logits, extra)),
+                            ("init_write_logits", self._pad_logits(self.init_write_logits, extra))):
+            learned = isinstance(getattr(self, name), nn.Parameter)
+            delattr(self, name)
+            self._init_tensor(name, value, learned)
+        self.config = dataclasses.replace(c, memory_locations=locations)
+
+    @staticmethod
+    def _pad_logits(logits: torch.Tensor, extra: int) -> torch.Tensor:
+        # exp(-60) relative to the smallest old weight: the softmax over the old rows is unchanged
+        pad = logits.min(dim=-1, keepdim=True).values - 60.0
+        return torch.cat([logits, pad.expand(-1, extra)], dim=-1)
+
     def initial_state(self, batch: int) -> NTMState:
         """The state every sequence starts from, expanded to ``batch`` samples."""
         dev, dt = self.output.weight.device, self.output.weight.dtype
@@ -202,6 +236,12 @@ class NTM(nn.Module):
 
     def initial_state(self, batch: int) -> NTMState:
         return self.cell.initial_state(batch)
+
+    def resize_memory(self, locations: int) -> "NTM":
+        """Run with ``locations`` memory rows (see :meth:`NTMCell.resize_memory`). Returns ``self``."""
+        self.cell.resize_memory(locations)
+        self.config = self.cell.config
+        return self
 
     def forward(self, x: torch.Tensor, state: NTMState | None = None, lengths: torch.Tensor | None = None,
                 return_trace: bool = False):
