@@ -146,8 +146,8 @@ def main(quick: bool = False) -> int:
         if sec is not None:
             times.append(sec)
 
-    print("\nscale-out (compiled, batch 32 per process; torchrun + DistributedDataParallel over gloo;"
-          + ("" if quick else " converge: seed 0") + "):")
+    print("\nscale-out (compiled, batch 32 per process; torchrun + DistributedDataParallel over gloo"
+          + ("" if quick else "; converge: seed 0") + "):")
     print(f"  {'processes x threads':>20} {'seq/s':>9} {'converge s':>11} {'sequences':>10}")
     for procs, threads in [(1, 1), (1, 2), (2, 1)]:
         rate = scaleout_throughput(procs, threads, steps)
