@@ -50,21 +50,16 @@ def test_curriculum_widens_a_range_it_cannot_learn_after_its_patience():
     assert steps.index(True) == 49 and c.level == 15
 
 
-def test_non_finite_gradient_skips_the_update(tmp_path):
-    seen = {}
-
-    def poison(step, model):
-        seen[step] = {k: v.clone() for k, v in model.state_dict().items()}
-
-    cfg = small_config(tmp_path, max_steps=6, stop_when_learned=False)
-    # Make one batch's loss non-finite by poisoning a parameter's gradient through a hook.
+def train_with_nan_gradients(cfg, bad_calls: range) -> dict:
+    """Train with the output layer's gradient turned to NaN on the backward passes in ``bad_calls``
+    (counted from 1), through a hook on a freshly built model."""
+    import ntmkit.train as T
     calls = {"n": 0}
 
     def hook(grad):
         calls["n"] += 1
-        return grad * float("nan") if calls["n"] == 3 else grad
+        return grad * float("nan") if calls["n"] in bad_calls else grad
 
-    import ntmkit.train as T
     original = T.build_model
 
     def build(kind, config):
@@ -74,9 +69,13 @@ def test_non_finite_gradient_skips_the_update(tmp_path):
 
     T.build_model = build
     try:
-        result = train(cfg, progress=False, on_step=poison)
+        return train(cfg, progress=False)
     finally:
         T.build_model = original
+
+
+def test_non_finite_gradient_skips_the_update(tmp_path):
+    result = train_with_nan_gradients(small_config(tmp_path, max_steps=6, stop_when_learned=False), range(3, 4))
     assert result["skipped_steps"] == 1
     assert all(torch.isfinite(p).all() for p in result["model"].parameters())
 
@@ -157,26 +156,8 @@ def test_mixed_and_same_length_batches_both_train(tmp_path):
 
 
 def test_repeated_non_finite_steps_restore_the_checkpoint_and_lower_the_lr(tmp_path, capsys):
-    import ntmkit.train as T
-    calls = {"n": 0}
-
-    def hook(grad):
-        calls["n"] += 1
-        return grad * float("nan") if 5 <= calls["n"] < 15 else grad
-
-    original = T.build_model
-
-    def build(kind, config):
-        model = original(kind, config)
-        model.cell.output.weight.register_hook(hook)
-        return model
-
-    T.build_model = build
-    try:
-        cfg = small_config(tmp_path, max_steps=25, stop_when_learned=False, report_interval=3, max_bad_steps=5)
-        result = train(cfg, progress=False)
-    finally:
-        T.build_model = original
+    cfg = small_config(tmp_path, max_steps=25, stop_when_learned=False, report_interval=3, max_bad_steps=5)
+    result = train_with_nan_gradients(cfg, range(5, 15))
     assert result["skipped_steps"] == 10 and result["recoveries"] == 2
     assert result["learning_rate"] == pytest.approx(3e-3 / 4)
     out = capsys.readouterr().out
