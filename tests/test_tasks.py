@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ntmkit.errors import TaskError
-from ntmkit.tasks import TASKS, Batch, CopyTask
+from ntmkit.tasks import TASKS, CopyTask
 
 
 def test_copy_batch_matches_a_hand_built_example():

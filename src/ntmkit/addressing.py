@@ -16,7 +16,6 @@ and the memory is used by ``read`` (eq. 2) and ``write`` (erase eq. 3, then add 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 # Cosine similarity divides by the product of two norms; memory starts at 1e-6 per cell, so the
 # norms can be tiny. EPS keeps the division finite without swamping real similarities.

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -137,15 +135,11 @@ def _rng_state(generator: torch.Generator, eval_generator: torch.Generator) -> d
     return {"torch": torch.get_rng_state(), "data": generator.get_state(), "eval": eval_generator.get_state()}
 
 
-class Stop(Exception):
-    pass
-
-
 def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
     """Train (or resume) a model; returns a summary dict.
 
     Resumes from the latest checkpoint in ``cfg.checkpoint_dir`` when one exists; its model
-    and task settings must match ``cfg`` (see :func:`resolve_resume`).
+    and task settings must match ``cfg`` (see :func:`check_matches`).
     """
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

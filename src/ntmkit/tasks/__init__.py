@@ -1,6 +1,7 @@
 """Tasks are plug-ins: each file defines one :class:`Task`; the registry maps names to them."""
 
-from .base import Batch, Task, TaskError
+from ..errors import TaskError
+from .base import Batch, Task
 from .copy import CopyTask
 
 TASKS = {"copy": CopyTask}

@@ -14,7 +14,6 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from ..errors import TaskError
 
 
 class Batch(NamedTuple):

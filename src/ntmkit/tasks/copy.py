@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import Batch, Task, TaskError
+from ..errors import TaskError
+from .base import Batch, Task
 
 
 @dataclass
