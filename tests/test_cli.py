@@ -220,3 +220,15 @@ def test_the_shipped_model_copies_120_with_an_enlarged_memory(tmp_path, capsys):
     assert float(line.split()[2]) < 0.5  # with its trained 128 rows it gets ~480 bits wrong here
     code, out, err = run(["--test", "--max_sequence=20", "--memory_locations", "64"], tmp_path, capsys)
     assert code == 2 and "can only enlarge" in err
+
+
+def test_lstm_baseline_trains_and_tests_through_the_same_commands(tmp_path, capsys):
+    code, out, err = run(["train", "--model", "lstm", "--controller_size", "16", "--max_sequence", "4",
+                          "--epochs", "1", "--steps_per_epoch", "5", "--keep_training", "--quiet"], tmp_path, capsys)
+    assert code == 0, err
+    assert "training lstm on copy" in out
+    assert ckpt.load(tmp_path / "ck")["model_kind"] == "lstm"
+    code, out, err = run(["test", "--max_sequence", "4", "--sequences", "8"], tmp_path, capsys)
+    assert code == 0 and "length 4:" in out
+    code, out, err = run(["visualize", "--max_sequence", "4"], tmp_path, capsys)
+    assert code == 2 and "no memory to draw" in err

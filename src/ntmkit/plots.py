@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from .errors import ConfigError  # noqa: E402
 from .tasks import Batch, Task  # noqa: E402
 
 
@@ -84,7 +85,7 @@ def visualize(model, task: Task, batch: Batch, path) -> Path:
     out = model(batch.inputs[:1], return_trace=True)
     logits, _, trace = out
     if not trace:
-        raise ValueError("this model has no memory to draw: visualize an NTM")
+        raise ConfigError("this model has no memory to draw (an LSTM baseline): visualize an NTM checkpoint")
     t = int(batch.lengths[0])
     ww = trace["write_weights"][0, :t, 0].T.numpy()  # [N, T] (first write head)
     rw = trace["read_weights"][0, :t, 0].T.numpy()
