@@ -399,12 +399,12 @@ def cmd_test(args, visualize: bool = False) -> int:
     print(f"model: {source}")
     g = torch.Generator().manual_seed(value(args, "seed") + 12345)
     fig_dir = Path(value(args, "figure_dir"))
+    level = None if args.random_seq_len else length
     if visualize:
-        batch = task.make_batch(1, g, level=None if args.random_seq_len else length)
+        batch = task.make_batch(1, g, level=level)
         out = plots.visualize(model, task, batch, fig_dir / f"visualize_{task.name}_{length}.png")
         print(f"saved {out}")
         return 0
-    level = None if args.random_seq_len else length
     n = value(args, "sequences")
     what = f"random {task.level_name}s {task.min_level}-{length}" if args.random_seq_len else \
         f"{task.level_name} {length}"

@@ -258,12 +258,14 @@ class NTM(nn.Module):
         xs = x.to(self.cell.output.weight.dtype).transpose(0, 1).clone(memory_format=torch.contiguous_format)
         step = self._compiled_step if (self._compiled_step is not None and torch.is_grad_enabled()
                                        and not return_trace) else self.cell.step
+        if lengths is not None:
+            lengths = lengths.to(x.device)
         outputs = []
         trace = {k: [] for k in ("read_weights", "write_weights", "erase", "add", "read_vectors", "memory")}
         for i in range(t):
             y, new_state, heads = step(xs[i], state)
             if lengths is not None:
-                active = lengths.to(x.device) > i
+                active = lengths > i
                 y = y * active.unsqueeze(-1).to(y.dtype)
                 new_state = _select_state(active, new_state, state)
             state = new_state

@@ -141,6 +141,10 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
     Resumes from the latest checkpoint in ``cfg.checkpoint_dir`` when one exists; its model
     and task settings must match ``cfg`` (see :func:`check_matches`).
     """
+    if cfg.batch_levels not in ("mixed", "same"):
+        raise ConfigError(f"batch_levels must be 'mixed' or 'same', got {cfg.batch_levels!r}")
+    if cfg.engine not in ENGINES:
+        raise ConfigError(f"unknown engine {cfg.engine!r}: choose one of {', '.join(ENGINES)}")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = torch.device(cfg.device)
@@ -156,10 +160,6 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, model_config).to(device)
-    if cfg.batch_levels not in ("mixed", "same"):
-        raise ConfigError(f"batch_levels must be 'mixed' or 'same', got {cfg.batch_levels!r}")
-    if cfg.engine not in ENGINES:
-        raise ConfigError(f"unknown engine {cfg.engine!r}: choose one of {', '.join(ENGINES)}")
     if cfg.engine == "compiled" and hasattr(model, "compile_step") and compiler_available():
         model.compile_step()
     optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.learning_rate, cfg.momentum)
@@ -322,7 +322,8 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
             metrics_file.close()
         if old_handler is not None:
             signal.signal(signal.SIGINT, old_handler)
-    return {"rank": rank, "world_size": world_size, "batch_size": cfg.batch_size * world_size,"step": step, "sequences": sequences, "seconds": elapsed, "learned": learned,
+    return {"rank": rank, "world_size": world_size, "batch_size": cfg.batch_size * world_size,
+            "step": step, "sequences": sequences, "seconds": elapsed, "learned": learned,
             "interrupted": interrupted["flag"], "final_eval": final_eval, "skipped_steps": skipped,
             "recoveries": recoveries, "learning_rate": optimizer.param_groups[0]["lr"],
             "level": curriculum.level, "model": model, "task": task,
