@@ -31,7 +31,7 @@ WORKER = textwrap.dedent("""
 def torchrun(tmp_path, nproc=2):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    env = dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS="1")
+    env = dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS="1", PYTHONFAULTHANDLER="1")
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
                            f"--nproc_per_node={nproc}", str(script), str(tmp_path)],
                           capture_output=True, text=True, env=env, timeout=300)

@@ -13,26 +13,72 @@ import os
 import sys
 from pathlib import Path
 
-COMMANDS = ("train", "test", "visualize", "bench")
+COMMANDS = ("train", "test", "visualize", "evaluate", "sweep", "bench")
 
 # Defaults live here, not in argparse, so that "given on the command line" can be told apart
 # from "left at its default" (a checkpoint's settings win over defaults, never over flags).
 DEFAULTS = dict(
     task="copy", model="ntm", controller="feedforward", controller_size=100, controller_layers=None,
     memory_locations=128, memory_vector_size=20, maximum_shifts=3, read_heads=1, write_heads=1,
-    memory_init="constant", max_sequence=20, min_sequence=1, in_bits=8, out_bits=8,
+    memory_init="constant",
     epochs=100, batches=32, steps_per_epoch=2000, learning_rate=None, momentum=0.9, optimizer="adam",
     clip_grad_min=-10.0, clip_grad_max=10.0, seed=0, device="cpu", checkpoint_dir="./ntm_checkpoints",
     train_log_dir="./ntm_logs", figure_dir="./ntm_figures", max_to_keep=3, report_interval=200,
     sequences=100, threads=1, curriculum_start=5, curriculum_step=5, engine="compiled",
     learn_r_bias=True, learn_w_bias=True, learn_m_bias=True, curriculum=False, batch_lengths="same",
 )
+# Task flags -> the task option they set; each task takes the ones its class has (its own
+# defaults fill in the rest, e.g. lengths 1-20 for copy and 1-10 for repeat copy).
+TASK_FLAGS = {"in_bits": "bits", "min_sequence": "min_length", "max_sequence": "max_length",
+              "min_repeats": "min_repeats", "max_repeats": "max_repeats", "min_items": "min_items",
+              "max_items": "max_items", "item_length": "item_length", "ngram": "n", "sort_outputs": "outputs"}
 MODEL_FLAGS = ("controller", "controller_size", "controller_layers", "memory_locations", "memory_vector_size",
                "maximum_shifts", "read_heads", "write_heads", "memory_init", "learn_r_bias", "learn_w_bias",
                "learn_m_bias")
 
 
 MIN_FREE_BYTES = 50 * 2**20
+TASK_NAMES = ["copy", "repeat_copy", "associative_recall", "ngrams", "priority_sort"]
+
+# The paper's Tables 1-3: (task, model) -> settings; "ntm-lstm" is the NTM with an LSTM controller.
+# Heads count read/write pairs, as in the paper. The paper's optimiser: RMSProp (Graves 2013),
+# momentum 0.9.
+_PAPER_NTM = {  # task: (feed-forward heads, size, lr), (LSTM-controller heads, size, layers, lr)
+    "copy": ((1, 100, 1e-4), (1, 100, 1, 1e-4)),
+    "repeat_copy": ((1, 100, 1e-4), (1, 100, 1, 1e-4)),
+    "associative_recall": ((4, 256, 1e-4), (1, 100, 1, 1e-4)),
+    "ngrams": ((1, 100, 3e-5), (1, 100, 1, 3e-5)),
+    "priority_sort": ((8, 512, 3e-5), (5, 100, 2, 3e-5)),
+}
+_PAPER_LSTM = {"copy": (256, 3e-5), "repeat_copy": (512, 3e-5), "associative_recall": (256, 1e-4),
+               "ngrams": (128, 1e-4), "priority_sort": (128, 3e-5)}
+
+
+def preset_settings(preset: str, task: str, model: str, controller: str) -> dict:
+    """The flag values a preset stands for (``paper``: the paper's tables)."""
+    if preset != "paper":
+        raise UsageError(f"unknown --preset {preset!r}: use paper")
+    common = {"optimizer": "rmsprop", "momentum": 0.9}
+    if model == "lstm":
+        size, lr = _PAPER_LSTM[task]
+        return {**common, "controller_size": size, "controller_layers": 3, "learning_rate": lr}
+    ff, lstm = _PAPER_NTM[task]
+    if controller == "lstm":
+        heads, size, layers, lr = lstm
+    else:
+        (heads, size, lr), layers = ff, 1
+    return {**common, "read_heads": heads, "write_heads": heads, "controller_size": size,
+            "controller_layers": layers, "learning_rate": lr}
+
+
+def apply_preset(args) -> None:
+    """Fill the flags left unset from ``--preset`` (explicit flags win)."""
+    if getattr(args, "preset", None) is None:
+        return
+    settings = preset_settings(args.preset, value(args, "task"), value(args, "model"), value(args, "controller"))
+    for name, v in settings.items():
+        if getattr(args, name) is None:
+            setattr(args, name, v)
 
 
 def config_key(flag: str, kind: str) -> str:
@@ -66,11 +112,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="test at random lengths in [min_sequence, max_sequence] instead of exactly max_sequence")
 
     t = p.add_argument_group("task")
-    t.add_argument("--task", choices=["copy"], help="task (default copy)")
-    t.add_argument("--max_sequence", "--max-sequence", type=int, help="longest sequence (default 20; test length)")
-    t.add_argument("--min_sequence", "--min-sequence", type=int, help="shortest sequence (default 1)")
-    t.add_argument("--in_bits", "--in-bits", type=int, help="width of a copied vector (default 8)")
-    t.add_argument("--out_bits", "--out-bits", type=int, help="width of the output (default 8; = in_bits for copy)")
+    t.add_argument("--task", choices=TASK_NAMES, help="task (default copy)")
+    t.add_argument("--max_sequence", "--max-sequence", type=int,
+                   help="longest sequence (copy 20, repeat_copy 10, ngrams 200; the test length)")
+    t.add_argument("--min_sequence", "--min-sequence", type=int, help="shortest sequence (default 1; ngrams 200)")
+    t.add_argument("--in_bits", "--in-bits", type=int,
+                   help="width of a data vector (default 8; associative_recall 6)")
+    t.add_argument("--out_bits", "--out-bits", type=int, help="width of the output (copy: = in_bits)")
+    t.add_argument("--min_repeats", "--min-repeats", type=int, help="repeat_copy: fewest repeats (default 1)")
+    t.add_argument("--max_repeats", "--max-repeats", type=int, help="repeat_copy: most repeats (default 10)")
+    t.add_argument("--min_items", "--min-items", type=int,
+                   help="associative_recall: fewest items (default 2); priority_sort: fewest inputs (default 20)")
+    t.add_argument("--max_items", "--max-items", type=int,
+                   help="associative_recall: most items (default 6); priority_sort: most inputs (default 20)")
+    t.add_argument("--item_length", "--item-length", type=int, help="associative_recall: vectors per item (3)")
+    t.add_argument("--ngram", type=int, help="ngrams: N, the table's order (default 6)")
+    t.add_argument("--sort_outputs", "--sort-outputs", type=int, help="priority_sort: vectors output (default 16)")
+    t.add_argument("--preset", choices=["paper"],
+                   help="paper: the heads, controller size, optimiser and learning rate of the paper's tables "
+                        "for this task and model (flags given explicitly still win)")
 
     m = p.add_argument_group("model")
     m.add_argument("--model", choices=["ntm", "lstm"], help="ntm (default) or the lstm baseline")
@@ -137,6 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--sequences", type=int, help="sequences to test (default 100)")
     f.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    e = p.add_argument_group("evaluate and sweep")
+    e.add_argument("--axis", help="evaluate: the axis to vary (copy: length; repeat_copy: length or repeats; "
+                                  "associative_recall and priority_sort: items; default the task's first)")
+    e.add_argument("--values", help="evaluate: comma-separated values of the axis (default: copy every length "
+                                    "1-120; the top can be raised with --max_sequence / --max_items / "
+                                    "--max_repeats)")
+    e.add_argument("--seeds", type=int, help="sweep: seeds 0 .. N-1 to train (default 3)")
+    e.add_argument("--jobs", type=int, help="sweep: training processes at once (default: the number of cores)")
+    e.add_argument("--sweep_dir", "--sweep-dir", help="sweep: where runs and plots go (default ./ntm_sweep/TASK)")
+
     b = p.add_argument_group("bench")
     b.add_argument("--quick", action="store_true", help="bench: a reduced run (under 2 minutes)")
     return p
@@ -172,19 +242,22 @@ def validate(args) -> None:
     positive = ("controller_size", "controller_layers", "memory_locations", "memory_vector_size", "read_heads",
                 "write_heads", "max_sequence", "min_sequence", "in_bits", "out_bits", "epochs", "batches",
                 "steps_per_epoch", "max_to_keep", "report_interval", "sequences", "threads", "curriculum_start",
-                "curriculum_step", "maximum_shifts", "nproc")
+                "curriculum_step", "maximum_shifts", "nproc", "min_repeats", "max_repeats", "min_items",
+                "max_items", "item_length", "ngram", "sort_outputs", "seeds", "jobs")
     for name in positive:
         v = getattr(args, name)
         if v is not None and v < 1:
             raise UsageError(f"--{name} must be a positive integer, got {v}")
-    if value(args, "min_sequence") > value(args, "max_sequence"):
-        raise UsageError(f"--min_sequence ({value(args, 'min_sequence')}) is larger than --max_sequence "
-                         f"({value(args, 'max_sequence')}): make min <= max")
     if value(args, "maximum_shifts") % 2 == 0:
         raise UsageError(f"--maximum_shifts must be odd (3 means shifts -1, 0, +1), got {args.maximum_shifts}")
-    if value(args, "task") == "copy" and value(args, "in_bits") != value(args, "out_bits"):
-        raise UsageError(f"the copy task outputs what it reads: --in_bits ({value(args, 'in_bits')}) must equal "
-                         f"--out_bits ({value(args, 'out_bits')})")
+    task = value(args, "task")
+    if args.out_bits is not None:
+        if task != "copy":
+            raise UsageError(f"--out_bits is set by the task for {task}: drop it")
+        if args.out_bits != (args.in_bits or 8):
+            raise UsageError(f"the copy task outputs what it reads: --in_bits ({args.in_bits or 8}) must equal "
+                             f"--out_bits ({args.out_bits})")
+    task_options(args)  # a flag the task does not take is an error here
     for name in ("learning_rate", "momentum", "clip_grad_min", "clip_grad_max"):
         v = getattr(args, name)
         if v is not None and not math.isfinite(v):
@@ -226,8 +299,21 @@ def model_options(args, kind: str) -> dict:
 
 
 def task_options(args) -> dict:
-    return {"bits": value(args, "in_bits"), "min_length": value(args, "min_sequence"),
-            "max_length": value(args, "max_sequence")}
+    """The task options the flags given set (the task's own defaults fill in the rest)."""
+    import dataclasses
+    from .tasks import TASKS
+    task = value(args, "task")
+    fields = {f.name for f in dataclasses.fields(TASKS[task])}
+    options = {}
+    for flag, option in TASK_FLAGS.items():
+        v = getattr(args, flag, None)
+        if v is None:
+            continue
+        if option not in fields:
+            takes = ", ".join(f"--{f}" for f, o in TASK_FLAGS.items() if o in fields)
+            raise UsageError(f"--{flag} does not apply to the {task} task (it takes {takes})")
+        options[option] = v
+    return options
 
 
 def check_writable(path: str, what: str) -> None:
@@ -276,10 +362,12 @@ def cmd_train(args, argv: list[str]) -> int:
     check_writable(value(args, "train_log_dir"), "--train_log_dir")
     kind = value(args, "model")
     existing = ckpt.latest(value(args, "checkpoint_dir"))
+    data = ckpt.load(existing) if existing is not None else None
+    if data is not None and args.task is None:
+        args.task = data["task"]["name"]
     opts = model_options(args, kind)
     topts = task_options(args)
-    if existing is not None:  # resume: the checkpoint's settings fill in what the flags leave out
-        data = ckpt.load(existing)
+    if data is not None:  # resume: the checkpoint's settings fill in what the flags leave out
         if args.model is None:
             kind = data["model_kind"]
             opts = model_options(args, kind)
@@ -288,9 +376,10 @@ def cmd_train(args, argv: list[str]) -> int:
         for k in list(opts):
             if k not in keep and k in stored:
                 opts[k] = stored[k]
-        for flag, key in (("in_bits", "bits"), ("min_sequence", "min_length"), ("max_sequence", "max_length")):
-            if getattr(args, flag) is None and key in data["task"]["options"]:
-                topts[key] = data["task"]["options"][key]
+        if data["task"]["name"] != value(args, "task"):
+            raise UsageError(f"{existing} holds a {data['task']['name']} model, not {value(args, 'task')}: give "
+                             f"--task {data['task']['name']} or another --checkpoint_dir")
+        topts = {**data["task"]["options"], **topts}
         print(f"resuming from {existing} (step {data['step']}, {data['sequences']} sequences)")
     cfg = TrainConfig(
         task=value(args, "task"), task_options=topts, model=kind, model_options=opts,
@@ -334,10 +423,11 @@ def _short_test(model, task, seed, device) -> None:
     import torch
     from .evaluate import evaluate
     g = torch.Generator().manual_seed(seed + 7)
-    print(f"test ({task.level_name}: bit errors per sequence, share perfect; 100 sequences each):")
+    extra = "" if task.cost_name.startswith("bit errors") else f", {task.cost_name}"
+    print(f"test ({task.level_name}: bit errors per sequence, share perfect{extra}; 100 sequences each):")
     for level in sorted({task.min_level, (task.min_level + task.max_level) // 2, task.max_level}):
         e = evaluate(model, task, 100, g, level=level, device=device)
-        print(f"  {level:>5}: {e['bit_errors']:8.3f}  {e['perfect']:6.1%}")
+        print(f"  {level:>5}: {e['bit_errors']:8.3f}  {e['perfect']:6.1%}" + (f"  {e['cost']:8.3f}" if extra else ""))
 
 
 def load_for_inference(args):
@@ -379,6 +469,24 @@ def load_for_inference(args):
     return model, data, source
 
 
+def task_for_inference(args, data):
+    """The checkpoint's task with the flags given applied; a larger top of the task's first axis
+    (e.g. ``--max_sequence 120``) lowers its bottom only if needed."""
+    from .train import make_task
+    from .tasks import TASKS
+    name = data["task"]["name"]
+    if args.task is not None and args.task != name:
+        raise UsageError(f"the model holds the {name} task, not {args.task}: give --task {name} or point "
+                         f"--checkpoint_dir at a {args.task} model")
+    args.task = name
+    given = task_options(args)
+    options = {**data["task"]["options"], **given}
+    lo, hi = next(iter(TASKS[name].axes.values()))
+    if hi in given and lo not in given and lo in options:
+        options[lo] = min(options[lo], given[hi])
+    return make_task(name, options)
+
+
 def cmd_test(args, visualize: bool = False) -> int:
     import torch
     from .evaluate import evaluate
@@ -387,9 +495,7 @@ def cmd_test(args, visualize: bool = False) -> int:
 
     torch.set_num_threads(value(args, "threads"))
     model, data, source = load_for_inference(args)
-    topts = dict(data["task"]["options"])
-    topts.update({"min_length": value(args, "min_sequence"), "max_length": value(args, "max_sequence")})
-    task = make_task(data["task"]["name"], topts)
+    task = task_for_inference(args, data)
     length = task.max_level
     n_locations = getattr(getattr(model, "config", None), "memory_locations", None)
     if n_locations is not None and task.memory_needed(length) > n_locations:
@@ -409,8 +515,9 @@ def cmd_test(args, visualize: bool = False) -> int:
     what = f"random {task.level_name}s {task.min_level}-{length}" if args.random_seq_len else \
         f"{task.level_name} {length}"
     e = evaluate(model, task, n, g, level=level, max_level=length)
-    print(f"{what}: {e['bit_errors']:.3f} bit errors per sequence, {e['perfect']:.1%} perfect "
-          f"({n} sequences)")
+    extra = "" if task.cost_name.startswith("bit errors") else f", {task.cost_name} {e['cost']:.3f}"
+    print(f"{what}: {e['bit_errors']:.3f} bit errors per sequence, {e['perfect']:.1%} perfect, "
+          f"{e['bits']:.3f} bits (cross-entropy){extra} ({n} sequences)")
     batch = task.make_batch(min(n, 4), g, level=level, max_level=length)
     suffix = "random" if args.random_seq_len else str(length)
     out = plots.test_figure(model, task, batch, fig_dir / f"test_{task.name}_{suffix}.png",
@@ -431,6 +538,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         command = resolve_command(args)
+        apply_preset(args)
         validate(args)
         if command == "train":
             return cmd_train(args, argv)

@@ -62,6 +62,13 @@ def wrap(model: torch.nn.Module) -> torch.nn.Module:
     return torch.nn.parallel.DistributedDataParallel(model)
 
 
-def teardown() -> None:
+def teardown(wait: bool = True) -> None:
+    """Leave the process group (after every process got here, when ``wait``).
+
+    A process that exits with the group still open can abort in gloo's threads at interpreter
+    shutdown ("terminate called without an active exception"), so whoever joined it leaves it.
+    """
     if dist.is_available() and dist.is_initialized():
+        if wait and dist.get_world_size() > 1:
+            dist.barrier()
         dist.destroy_process_group()

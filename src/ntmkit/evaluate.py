@@ -14,12 +14,13 @@ def evaluate(model: torch.nn.Module, task: Task, sequences: int, generator: torc
     """Score ``model`` on ``sequences`` fresh sequences.
 
     With ``level`` every sequence has that level (copy: length); otherwise levels are drawn from
-    the task's range (up to ``max_level``). Returns ``bits`` and ``bit_errors`` per sequence,
-    ``perfect`` (share of sequences without a wrong bit) and ``sequences``.
+    the task's range (up to ``max_level``). Returns the means of the task's scores (``bits`` and
+    ``bit_errors`` per sequence, ``perfect``: the share of sequences without a wrong bit,
+    ``cost``: the task's headline number, and any task-specific ones) and ``sequences``.
     """
     was_training = model.training
     model.eval()
-    totals = {"bits": 0.0, "bit_errors": 0.0, "perfect": 0.0}
+    totals: dict[str, float] = {}
     done = 0
     try:
         while done < sequences:
@@ -27,8 +28,9 @@ def evaluate(model: torch.nn.Module, task: Task, sequences: int, generator: torc
             batch = task.make_batch(n, generator, max_level=max_level, level=level).to(device)
             logits, _ = model(batch.inputs)
             score = task.score(logits, batch)
-            for k in totals:
-                totals[k] += score[k] * n
+            for k, v in score.items():
+                if isinstance(v, float):
+                    totals[k] = totals.get(k, 0.0) + v * n
             done += n
     finally:
         model.train(was_training)

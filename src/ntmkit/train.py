@@ -47,9 +47,11 @@ class TrainConfig:
     curriculum: bool = False  # measured on copy: training on the whole range converges more reliably
     curriculum_start: int = 5
     curriculum_step: int = 5
-    curriculum_threshold: float = 0.1  # widen when training bit errors per sequence fall below this
+    curriculum_threshold: float | None = None  # widen when the training cost falls below this (None: 10x the
+    # task's learned threshold, e.g. 0.1 bit errors per sequence on copy)
     curriculum_patience: int = 300  # ... or after this many steps at one range
-    converge_threshold: float = 0.01  # stop when a fresh evaluation is below this (bit errors/seq)
+    converge_threshold: float | None = None  # stop when a fresh evaluation's cost is below this (None: the
+    # task's own threshold, e.g. 0.01 bit errors per sequence on copy)
     eval_sequences: int = 1000
     eval_interval: int = 50  # steps between held-out checks once training looks converged
     stop_when_learned: bool = True
@@ -148,6 +150,7 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = torch.device(cfg.device)
+    joined_here = not distributed.active()
     rank, world_size = distributed.setup(device)
     main_process = rank == 0
     task = make_task(cfg.task, cfg.task_options)
@@ -170,7 +173,9 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
     # data-parallel processes run batches of the same length and never wait for one another.
     level_generator = torch.Generator().manual_seed(cfg.seed + 17)
     start = min(task.max_level, cfg.curriculum_start) if cfg.curriculum else task.max_level
-    curriculum = Curriculum(max(start, task.min_level), task.max_level, cfg.curriculum_step, cfg.curriculum_threshold,
+    converge_threshold = task.learned_below if cfg.converge_threshold is None else cfg.converge_threshold
+    curriculum_threshold = 10 * task.learned_below if cfg.curriculum_threshold is None else cfg.curriculum_threshold
+    curriculum = Curriculum(max(start, task.min_level), task.max_level, cfg.curriculum_step, curriculum_threshold,
                             cfg.curriculum_patience)
     step, sequences, elapsed, skipped = 0, 0, 0.0, 0
 
@@ -260,8 +265,8 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
             score = task.score(logits.detach(), batch)
             # One collective a step for everything the processes must agree on.
             finite = float(torch.isfinite(loss) and torch.isfinite(grad_norm))
-            loss_value, bit_errors, bits, finite, stop = distributed.mean(
-                [loss.item() if finite else 0.0, score["bit_errors"], score["bits"], finite,
+            loss_value, bit_errors, bits, cost, finite, stop = distributed.mean(
+                [loss.item() if finite else 0.0, score["bit_errors"], score["bits"], score["cost"], finite,
                  float(interrupted["flag"])])
             if stop > 0:
                 interrupted["flag"] = True
@@ -279,7 +284,7 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
             optimizer.step()
             step += 1
             sequences += cfg.batch_size * world_size
-            widened = curriculum.update(bit_errors)
+            widened = curriculum.update(cost)
             if on_step is not None:
                 on_step(step, model)
 
@@ -288,7 +293,7 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
                 rate = (sequences - last_log_seq) / max(now - last_log_t, 1e-9)
                 last_log_t, last_log_seq = now, sequences
                 row = {"step": step, "sequences": sequences, "seconds": round(now - t_start, 3),
-                       "loss": loss_value, "bits": bits, "bit_errors": bit_errors,
+                       "loss": loss_value, "bits": bits, "bit_errors": bit_errors, "cost": cost,
                        "grad_norm": float(grad_norm), "level": curriculum.level}
                 _log(writer, metrics_file, row)
                 if bar is not None:
@@ -297,14 +302,16 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
                                         f"{rate:.0f} seq/s | {task.level_name} {task.min_level}-{curriculum.level}")
 
             if (cfg.stop_when_learned and curriculum.complete and curriculum.ema is not None
-                    and curriculum.ema < 10 * cfg.converge_threshold and step % cfg.eval_interval == 0):
+                    and curriculum.ema < 10 * converge_threshold and step % cfg.eval_interval == 0):
                 final_eval = evaluate(model, task, -(-cfg.eval_sequences // world_size), eval_generator, device=device)
-                final_eval["bits"], final_eval["bit_errors"], final_eval["perfect"] = distributed.mean(
-                    [final_eval["bits"], final_eval["bit_errors"], final_eval["perfect"]])
+                keys = ("bits", "bit_errors", "perfect", "cost")
+                for k, v in zip(keys, distributed.mean([final_eval[k] for k in keys])):
+                    final_eval[k] = v
                 final_eval["sequences"] *= world_size
                 if writer is not None:
                     writer.add_scalar("eval/bit_errors_per_sequence", final_eval["bit_errors"], sequences)
-                if final_eval["bit_errors"] < cfg.converge_threshold:
+                    writer.add_scalar("eval/cost", final_eval["cost"], sequences)
+                if final_eval["cost"] < converge_threshold:
                     learned = True
                     break
             if step % cfg.report_interval == 0:
@@ -322,6 +329,8 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
             metrics_file.close()
         if old_handler is not None:
             signal.signal(signal.SIGINT, old_handler)
+    if joined_here:
+        distributed.teardown()
     return {"rank": rank, "world_size": world_size, "batch_size": cfg.batch_size * world_size,
             "step": step, "sequences": sequences, "seconds": elapsed, "learned": learned,
             "interrupted": interrupted["flag"], "final_eval": final_eval, "skipped_steps": skipped,
@@ -375,6 +384,7 @@ def _log(writer, metrics_file, row: dict) -> None:
         writer.add_scalar("train/loss", row["loss"], x)
         writer.add_scalar("train/bits_per_sequence", row["bit_errors"], x)
         writer.add_scalar("train/cross_entropy_bits_per_sequence", row["bits"], x)
+        writer.add_scalar("train/cost", row["cost"], x)
         writer.add_scalar("train/grad_norm", row["grad_norm"], x)
         writer.add_scalar("train/curriculum_level", row["level"], x)
     if metrics_file is not None:

@@ -1,9 +1,20 @@
 """Tasks are plug-ins: each file defines one :class:`Task`; the registry maps names to them."""
 
 from ..errors import TaskError
+from .associative_recall import AssociativeRecallTask
 from .base import Batch, Task
 from .copy import CopyTask
+from .ngrams import NGramsTask
+from .priority_sort import PrioritySortTask
+from .repeat_copy import RepeatCopyTask
 
-TASKS = {"copy": CopyTask}
+TASKS = {
+    "copy": CopyTask,
+    "repeat_copy": RepeatCopyTask,
+    "associative_recall": AssociativeRecallTask,
+    "ngrams": NGramsTask,
+    "priority_sort": PrioritySortTask,
+}
 
-__all__ = ["Batch", "Task", "TaskError", "CopyTask", "TASKS"]
+__all__ = ["Batch", "Task", "TaskError", "CopyTask", "RepeatCopyTask", "AssociativeRecallTask", "NGramsTask",
+           "PrioritySortTask", "TASKS"]

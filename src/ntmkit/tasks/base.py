@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import NamedTuple
+from dataclasses import dataclass, replace
+from typing import ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
 
+from ..errors import TaskError
 
 
 class Batch(NamedTuple):
@@ -38,6 +39,12 @@ class Task(ABC):
 
     name = "task"
     level_name = "level"
+    # Generalisation axes: axis name -> (option holding its minimum, option holding its maximum).
+    # The first axis is the task's ``level`` (what the curriculum widens and batches share).
+    axes: ClassVar[dict[str, tuple[str, str]]] = {}
+    # The task's headline cost (see :meth:`cost`) and the value below which it counts as learned.
+    cost_name = "bit errors per sequence"
+    learned_below = 0.01
 
     @property
     @abstractmethod
@@ -72,6 +79,29 @@ class Task(ABC):
         """The levels of this task's generalisation test."""
         return [self.max_level]
 
+    def evaluation_values(self, axis: str) -> list[int]:
+        """Default values of ``axis`` for ``ntm evaluate`` (the first axis: the generalisation levels)."""
+        return self.generalisation_levels()
+
+    def axis_range(self, axis: str) -> tuple[int, int]:
+        """The training range of ``axis``."""
+        lo, hi = self._axis_options(axis)
+        return getattr(self, lo), getattr(self, hi)
+
+    def at(self, axis: str, value: int) -> "Task":
+        """This task with ``axis`` fixed at ``value`` (the other settings unchanged)."""
+        lo, hi = self._axis_options(axis)
+        return replace(self, **{lo: int(value), hi: int(value)})
+
+    def _axis_options(self, axis: str) -> tuple[str, str]:
+        if axis not in self.axes:
+            raise TaskError(f"{self.name} has no axis {axis!r}: choose one of {', '.join(self.axes)}")
+        return self.axes[axis]
+
+    def cost(self, score: dict) -> float:
+        """The headline number of a :meth:`score` result (lower is better)."""
+        return score["bit_errors"]
+
     def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Masked binary cross-entropy, mean over the target bits that count."""
         per_bit = F.binary_cross_entropy_with_logits(logits, batch.targets, reduction="none")
@@ -92,12 +122,37 @@ class Task(ABC):
         ce = F.binary_cross_entropy_with_logits(logits, batch.targets, reduction="none")
         wrong = ((logits > 0).to(logits.dtype) != batch.targets).to(logits.dtype) * mask
         per_sample = wrong.sum(dim=(1, 2))
-        return {
+        result = {
             "bits": float((ce * mask).sum() / (b * math.log(2))),
             "bit_errors": float(per_sample.sum() / b),
             "perfect": float((per_sample == 0).to(torch.float32).mean()),
             "errors_per_sample": per_sample,
         }
+        result["cost"] = self.cost(result)
+        return result
 
     def describe(self) -> str:
-        return f"{self.name} ({self.level_name} {self.min_level}-{self.max_level})"
+        ranges = ", ".join(f"{axis} {lo}-{hi}" if lo != hi else f"{axis} {lo}"
+                           for axis, (lo, hi) in ((a, self.axis_range(a)) for a in self.axes))
+        return f"{self.name} ({ranges})"
+
+
+def draw_levels(batch_size: int, generator: torch.Generator, lo: int, hi: int, max_level: int | None,
+                level: int | None, what: str) -> torch.Tensor:
+    """Per-sample levels: all ``level``, or uniform in [lo, min(hi, max_level)]."""
+    if level is not None:
+        levels = torch.full((batch_size,), int(level), dtype=torch.long)
+    else:
+        top = hi if max_level is None else int(max_level)
+        levels = torch.randint(min(lo, top), top + 1, (batch_size,), generator=generator)
+    if int(levels.min()) < 1:
+        raise TaskError(f"{what} must be >= 1, got {int(levels.min())}")
+    return levels
+
+
+def check_range(task: str, lo: int, hi: int, low_flag: str, high_flag: str, least: int = 1) -> None:
+    """One-line errors for a bad [lo, hi] option pair."""
+    if lo < least:
+        raise TaskError(f"{task}: {low_flag} must be >= {least}, got {lo}")
+    if lo > hi:
+        raise TaskError(f"{task}: {low_flag} ({lo}) is larger than {high_flag} ({hi}): make min <= max")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import TaskError
-from .base import Batch, Task
+from .base import Batch, Task, draw_levels
 
 
 @dataclass
@@ -23,6 +23,7 @@ class CopyTask(Task):
 
     name = "copy"
     level_name = "length"
+    axes = {"length": ("min_length", "max_length")}
 
     def __post_init__(self):
         if self.bits < 1:
@@ -56,14 +57,8 @@ class CopyTask(Task):
         return [10, 20, 30, 50, 80, 120]
 
     def make_batch(self, batch_size, generator, max_level=None, level=None) -> Batch:
-        if level is not None:
-            lengths = torch.full((batch_size,), int(level), dtype=torch.long)
-        else:
-            hi = self.max_length if max_level is None else int(max_level)
-            lo = min(self.min_length, hi)
-            lengths = torch.randint(lo, hi + 1, (batch_size,), generator=generator)
-        if int(lengths.min()) < 1:
-            raise TaskError(f"copy: sequence length must be >= 1, got {int(lengths.min())}")
+        lengths = draw_levels(batch_size, generator, self.min_length, self.max_length, max_level, level,
+                              "copy: sequence length")
         lmax = int(lengths.max())
         t = 2 * lmax + 1
         steps = torch.arange(lmax)

@@ -1,0 +1,89 @@
+"""The associative recall task (section 4.3 of the paper).
+
+An item is ``item_length`` random ``bits``-wide vectors. Input: each of n items after an item
+delimiter (its own channel); then a query delimiter (another channel), one of the first n - 1
+items, and the query delimiter again. Target: the item that followed the queried one, in the
+``item_length`` steps after the second query delimiter. Per sample the time is
+``(item_length + 1)(n + 1) + 1 + item_length`` steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import TaskError
+from .base import Batch, Task, check_range, draw_levels
+
+
+@dataclass
+class AssociativeRecallTask(Task):
+    bits: int = 6
+    item_length: int = 3
+    min_items: int = 2
+    max_items: int = 6
+
+    name = "associative_recall"
+    level_name = "items"
+    axes = {"items": ("min_items", "max_items")}
+
+    def __post_init__(self):
+        if self.bits < 1 or self.item_length < 1:
+            raise TaskError(f"associative_recall: bits and item_length must be >= 1, got {self.bits} and "
+                            f"{self.item_length}")
+        check_range("associative_recall", self.min_items, self.max_items, "--min_items", "--max_items", least=2)
+
+    @property
+    def input_size(self) -> int:
+        return self.bits + 2  # data, item delimiter, query delimiter
+
+    @property
+    def output_size(self) -> int:
+        return self.bits
+
+    @property
+    def min_level(self) -> int:
+        return self.min_items
+
+    @property
+    def max_level(self) -> int:
+        return self.max_items
+
+    def steps(self, items: int) -> int:
+        k = self.item_length
+        return (k + 1) * (items + 1) + 1 + k
+
+    def memory_needed(self, level: int) -> int:
+        return self.steps(level)
+
+    def generalisation_levels(self) -> list[int]:
+        return [2, 4, 6, 8, 10, 12, 15, 20]
+
+    def make_batch(self, batch_size, generator, max_level=None, level=None) -> Batch:
+        k, d = self.item_length, self.bits
+        items = draw_levels(batch_size, generator, self.min_items, self.max_items, max_level, level,
+                            "associative_recall: number of items")
+        nmax = int(items.max())
+        total = torch.tensor([self.steps(int(n)) for n in items])
+        t = int(total.max())
+        vectors = torch.randint(0, 2, (batch_size, nmax, k, d), generator=generator).float()
+        # The queried item is one of the first n - 1 (it must have a successor).
+        query = (torch.rand(batch_size, generator=generator) * (items - 1)).long()
+        inputs = torch.zeros(batch_size, t, d + 2)
+        targets = torch.zeros(batch_size, t, d)
+        mask = torch.zeros(batch_size, t)
+        for i in range(batch_size):
+            n, q = int(items[i]), int(query[i])
+            for j in range(n):
+                start = j * (k + 1)
+                inputs[i, start, d] = 1.0
+                inputs[i, start + 1: start + 1 + k, :d] = vectors[i, j]
+            start = n * (k + 1)
+            inputs[i, start, d + 1] = 1.0
+            inputs[i, start + 1: start + 1 + k, :d] = vectors[i, q]
+            inputs[i, start + 1 + k, d + 1] = 1.0
+            out = start + 2 + k
+            targets[i, out: out + k] = vectors[i, q + 1]
+            mask[i, out: out + k] = 1.0
+        return Batch(inputs, targets, mask, total, items)
