@@ -80,3 +80,130 @@ def test_loss_is_masked_mean_bce():
 
 def test_registry():
     assert TASKS["copy"] is CopyTask
+
+
+# --- the other four tasks: the format of each, checked against a hand-built example ---------------
+
+from ntmkit.tasks import AssociativeRecallTask, NGramsTask, PrioritySortTask, RepeatCopyTask  # noqa: E402
+from ntmkit.tasks.ngrams import optimal_predictions, sample_tables  # noqa: E402
+
+
+def test_repeat_copy_matches_a_hand_built_example():
+    task = RepeatCopyTask(bits=2, min_length=2, max_length=2, min_repeats=2, max_repeats=2)
+    b = task.make_batch(1, torch.Generator().manual_seed(0))
+    v = b.inputs[0, :2, :2]
+    expected_in = torch.zeros(8, 4)
+    expected_in[:2, :2] = v
+    expected_in[2, 2] = 1.0  # delimiter
+    expected_in[2, 3] = 2 / 10  # the repeat count, normalised
+    expected_target = torch.zeros(8, 3)
+    expected_target[3:5, :2] = v
+    expected_target[5:7, :2] = v
+    expected_target[7, 2] = 1.0  # end marker on its own channel
+    assert torch.equal(b.inputs[0], expected_in)
+    assert torch.equal(b.targets[0], expected_target)
+    assert b.mask[0].tolist() == [0, 0, 0, 1, 1, 1, 1, 1]
+    assert b.lengths.tolist() == [8] and b.levels.tolist() == [2]
+
+
+def test_repeat_copy_mixed_batches_pad_and_mask():
+    task = RepeatCopyTask(bits=3)
+    b = task.make_batch(50, torch.Generator().manual_seed(1))
+    for i in range(50):
+        n = int(b.levels[i])
+        r = round(float(b.inputs[i, n, 4]) * 10)
+        assert 1 <= r <= 10 and b.lengths[i] == (r + 1) * n + 2
+        assert b.mask[i].sum() == r * n + 1 and b.targets[i, :, 3].sum() == 1
+        assert torch.equal(b.targets[i, n + 1: n + 1 + r * n, :3], b.inputs[i, :n, :3].repeat(r, 1))
+
+
+def test_repeat_copy_can_be_fixed_along_either_axis():
+    task = RepeatCopyTask()
+    g = torch.Generator().manual_seed(2)
+    more = task.at("repeats", 15).make_batch(20, g)
+    assert {round(float(more.inputs[i, int(more.levels[i]), 9]) * 10) for i in range(20)} == {15}
+    assert set(task.at("length", 7).make_batch(20, g).levels.tolist()) == {7}
+    with pytest.raises(TaskError, match="no axis 'items'"):
+        task.at("items", 3)
+
+
+def test_associative_recall_matches_a_hand_built_example():
+    task = AssociativeRecallTask(bits=2, item_length=1, min_items=3, max_items=3)
+    b = task.make_batch(1, torch.Generator().manual_seed(0))
+    x = b.inputs[0]
+    assert x.shape == (10, 4) and b.lengths.tolist() == [10]
+    items = [x[1, :2], x[3, :2], x[5, :2]]
+    expected = torch.zeros(10, 4)
+    for j, item in enumerate(items):
+        expected[2 * j, 2] = 1.0  # item delimiter
+        expected[2 * j + 1, :2] = item
+    expected[6, 3] = expected[8, 3] = 1.0  # query delimiters around the query
+    q = next(j for j in range(2) if torch.equal(x[7, :2], items[j]))
+    expected[7, :2] = items[q]
+    assert torch.equal(x, expected)
+    assert torch.equal(b.targets[0, 9], items[q + 1])
+    assert b.mask[0].tolist() == [0] * 9 + [1]
+
+
+def test_associative_recall_queries_every_item_but_the_last():
+    task = AssociativeRecallTask(min_items=4, max_items=4)
+    b = task.make_batch(400, torch.Generator().manual_seed(3))
+    k = 3
+    seen = set()
+    for i in range(400):
+        query = b.inputs[i, 4 * 4 + 1: 4 * 4 + 1 + k, :6]
+        items = [b.inputs[i, 4 * j + 1: 4 * j + 4, :6] for j in range(4)]
+        j = next(j for j in range(4) if torch.equal(items[j], query))
+        seen.add(j)
+        assert torch.equal(b.targets[i, 21:24], items[j + 1]) and b.mask[i, 21:24].all()
+    assert seen == {0, 1, 2}
+
+
+def test_ngram_tables_are_beta_half_half():
+    p = sample_tables(2000, 32, torch.Generator().manual_seed(0))
+    assert p.mean().item() == pytest.approx(0.5, abs=0.01)
+    assert p.var().item() == pytest.approx(1 / 8, abs=0.005)  # Beta(1/2, 1/2): variance 1/8
+
+
+def test_ngram_optimal_estimator_by_hand():
+    # order 1 (bigrams), context 0 before the start: 1 1 0 1
+    p = optimal_predictions(torch.tensor([[1.0, 1, 0, 1]]), order=1)
+    assert p[0].tolist() == [0.5, 0.5, 0.75, 0.75]
+
+
+def test_ngram_batch_predicts_the_next_bit():
+    task = NGramsTask(min_length=50, max_length=50)
+    b = task.make_batch(8, torch.Generator().manual_seed(4))
+    assert b.inputs.shape == (8, 50, 1) and b.mask.sum() == 8 * 50
+    assert torch.equal(b.targets[:, :-1], b.inputs[:, 1:])  # target t is input t + 1
+    # The optimal estimator costs less than a coin (50 bits) but not nothing.
+    assert 10 < task.optimal_bits(b).mean() < 50
+    # A model that predicts the optimal probabilities has cost 0; a constant 1/2 costs more.
+    bits = torch.cat([b.inputs[:, :1, 0], b.targets[..., 0]], 1)
+    p = optimal_predictions(bits, 5)[:, 1:].float().unsqueeze(-1)
+    s = task.score(torch.logit(p), b)
+    assert s["cost"] == pytest.approx(0.0, abs=1e-3)
+    assert task.score(torch.zeros_like(p), b)["cost"] > 5
+
+
+def test_priority_sort_matches_a_hand_built_example():
+    task = PrioritySortTask(bits=2, min_items=3, max_items=3, outputs=2)
+    b = task.make_batch(1, torch.Generator().manual_seed(0))
+    x = b.inputs[0]
+    assert x.shape == (6, 4) and b.lengths.tolist() == [6]
+    prio = x[:3, 2]
+    assert ((prio >= -1) & (prio <= 1)).all() and x[3].tolist() == [0, 0, 0, 1]
+    first, second = sorted(range(3), key=lambda j: -float(prio[j]))[:2]
+    assert torch.equal(b.targets[0, 4], x[first, :2]) and torch.equal(b.targets[0, 5], x[second, :2])
+    assert b.mask[0].tolist() == [0, 0, 0, 0, 1, 1]
+
+
+@pytest.mark.parametrize("cls, kw, message", [
+    (RepeatCopyTask, dict(min_repeats=5, max_repeats=2), "--min_repeats \\(5\\) is larger than --max_repeats"),
+    (AssociativeRecallTask, dict(min_items=1), "--min_items must be >= 2"),
+    (NGramsTask, dict(n=1), "n must be in 2-12"),
+    (PrioritySortTask, dict(outputs=25), "--sort_outputs must be in 1-20"),
+])
+def test_bad_task_settings(cls, kw, message):
+    with pytest.raises(TaskError, match=message):
+        cls(**kw)
