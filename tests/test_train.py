@@ -1,5 +1,6 @@
 """Training: a small machine learns to copy; curriculum; non-finite steps; optimisers; checkpoints."""
 
+import json
 import os
 
 import pytest
@@ -182,3 +183,15 @@ def test_every_shipped_model_loads_and_copies_in_its_training_range():
     model = load_model("copy")
     e = evaluate(model, CopyTask(), 200, torch.Generator().manual_seed(5))
     assert e["bit_errors"] < 0.01
+
+
+def test_tensorboard_gets_the_weighting_picture_every_interval(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    train(small_config(tmp_path, max_steps=20, picture_interval=10, stop_when_learned=False,
+                       train_log_dir=str(tmp_path / "logs")), progress=False)
+    events = EventAccumulator(str(tmp_path / "logs"))
+    events.Reload()
+    images = events.Images("weightings")
+    assert len(images) == 2 and images[0].width > 100 and images[0].height > 100
+    summary = json.loads((tmp_path / "logs" / "summary.json").read_text())
+    assert summary["step"] == 20 and summary["sequences"] == 640 and summary["learned"] is False

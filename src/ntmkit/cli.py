@@ -526,6 +526,71 @@ def cmd_test(args, visualize: bool = False) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    """Cost against one axis of the task (copy: every length 1-120): a table, JSON and a PNG."""
+    import json
+    import torch
+    from . import plots
+    from .evaluate import along_axis, default_values
+    from .tasks import TASKS
+
+    torch.set_num_threads(value(args, "threads"))
+    model, data, source = load_for_inference(args)
+    name = data["task"]["name"]
+    if args.task is not None and args.task != name:
+        raise UsageError(f"the model holds the {name} task, not {args.task}: give --task {name} or point "
+                         f"--checkpoint_dir at a {args.task} model")
+    axes = TASKS[name].axes
+    axis = args.axis or next(iter(axes))
+    if axis not in axes:
+        raise UsageError(f"--axis {axis} is not an axis of {name}: choose one of {', '.join(axes)}")
+    top_flag = next(f for f, o in TASK_FLAGS.items() if o == axes[axis][1])
+    trained = TASKS[name](**data["task"]["options"])
+    if args.values:
+        try:
+            values = sorted({int(v) for v in args.values.split(",") if v.strip()})
+        except ValueError:
+            raise UsageError(f"--values must be comma-separated integers, got {args.values!r}") from None
+        if not values or values[0] < 1:
+            raise UsageError(f"--values must be positive integers, got {args.values!r}")
+    else:
+        values = default_values(trained, axis, getattr(args, top_flag))
+    n_locations = getattr(getattr(model, "config", None), "memory_locations", None)
+    for v in values:
+        fixed = trained.at(axis, v)
+        need = fixed.memory_needed(fixed.max_level)
+        if n_locations is not None and need > n_locations:
+            raise UsageError(f"{axis} {v} needs {need} memory locations but the model has {n_locations}: enlarge "
+                             f"the memory with --memory_locations {max(need, 2 * n_locations)} (addressing does not "
+                             f"depend on it) or lower --{top_flag}")
+    n = value(args, "sequences")
+    lo, hi = trained.axis_range(axis)
+    print(f"model: {source}")
+    print(f"{name}: {trained.cost_name} against {axis} ({n} sequences each; trained on {axis} {lo}-{hi})")
+    print(f"{axis:>8}  {'bit errors':>10}  {'perfect':>7}  {'bits (CE)':>10}" +
+          ("" if trained.cost_name.startswith("bit errors") else f"  {'cost':>8}"))
+
+    def show(row):
+        print(f"{row[axis]:>8}  {row['bit_errors']:>10.3f}  {row['perfect']:>7.1%}  {row['bits']:>10.3f}" +
+              ("" if trained.cost_name.startswith("bit errors") else f"  {row['cost']:>8.3f}"), flush=True)
+
+    g = torch.Generator().manual_seed(value(args, "seed") + 4242)
+    rows = along_axis(model, trained, axis, values, n, g, on_row=show)
+    fig_dir = Path(value(args, "figure_dir"))
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"evaluate_{name}_{axis}" + (f"_N{n_locations}" if args.memory_locations else "")
+    report = {"task": name, "axis": axis, "training_range": [lo, hi], "sequences_per_value": n,
+              "cost": trained.cost_name, "model": source, "memory_locations": n_locations, "rows": rows}
+    json_path = fig_dir / f"{stem}.json"
+    json_path.write_text(json.dumps(report, indent=1))
+    png = plots.generalisation_plot(rows, axis, (lo, hi), fig_dir / f"{stem}.png",
+                                    title=f"{name}: {trained.cost_name} against {axis}"
+                                          + (f", N = {n_locations}" if n_locations else ""),
+                                    cost_name=trained.cost_name)
+    print(f"saved {json_path} and {png}")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from .bench import main as bench_main
     return bench_main(quick=args.quick)
@@ -546,6 +611,11 @@ def main(argv=None) -> int:
             return cmd_test(args)
         if command == "visualize":
             return cmd_test(args, visualize=True)
+        if command == "evaluate":
+            return cmd_evaluate(args)
+        if command == "sweep":
+            from .sweep import cmd_sweep
+            return cmd_sweep(args, argv)
         return cmd_bench(args)
     except (UsageError, NTMError) as e:
         print(f"ntm: error: {e}", file=sys.stderr)

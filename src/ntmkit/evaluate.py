@@ -41,3 +41,32 @@ def generalisation(model: torch.nn.Module, task: Task, levels: list[int], sequen
                    generator: torch.Generator, device="cpu") -> list[dict]:
     """Bit errors per sequence at each of ``levels``: one row per level."""
     return [{"level": lv, **evaluate(model, task, sequences, generator, level=lv, device=device)} for lv in levels]
+
+
+def along_axis(model: torch.nn.Module, task: Task, axis: str, values: list[int], sequences: int,
+               generator: torch.Generator, device="cpu", on_row=None) -> list[dict]:
+    """Scores with ``axis`` fixed at each of ``values`` (the task's other settings unchanged).
+
+    Returns one row per value: ``{axis: value, "bit_errors": ..., "bits": ..., "perfect": ...,
+    "cost": ..., "sequences": ...}``. ``on_row(row)`` is called as each row is done.
+    """
+    rows = []
+    for v in values:
+        fixed = task.at(axis, v)
+        row = {axis: int(v), **evaluate(model, fixed, sequences, generator, device=device)}
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+    return rows
+
+
+def default_values(task: Task, axis: str, top: int | None = None) -> list[int]:
+    """The values ``ntm evaluate`` visits: the task's own list, or, with ``top``, every value
+    from the smallest up to ``top`` (at most 120 of them), then a coarse grid up to ``top``."""
+    values = task.evaluation_values(axis)
+    if top is None:
+        return values
+    start = min(values)
+    dense = list(range(start, min(top, start + 119) + 1))
+    coarse = [v for v in (150, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000) if dense[-1] < v < top]
+    return dense + coarse + ([top] if top > dense[-1] else [])

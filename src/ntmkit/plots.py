@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -118,3 +119,79 @@ def visualize(model, task: Task, batch: Batch, path) -> Path:
     mem_ax.set_ylabel("location", fontsize=8)
     fig.suptitle(f"{task.name}: {task.level_name} {int(batch.levels[0])}", fontsize=11)
     return _save(fig, path)
+
+
+def generalisation_plot(rows: list[dict], axis: str, train_range: tuple[int, int], path, title: str = "",
+                        cost_name: str = "bit errors per sequence") -> Path:
+    """Cost against ``axis`` (one point per row), with the training range shaded."""
+    x = [r[axis] for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    lo, hi = train_range
+    ax.axvspan(lo - 0.5, hi + 0.5, color="tab:green", alpha=0.15, label=f"training range ({lo}-{hi})")
+    ax.plot(x, [r["cost"] for r in rows], "o-", ms=3, color="tab:blue", label=cost_name)
+    if cost_name != "bit errors per sequence":
+        ax.plot(x, [r["bit_errors"] for r in rows], "s--", ms=2, color="tab:gray", label="bit errors per sequence")
+    if max(x) > 10 * max(min(x), 1):
+        ax.set_xscale("log")
+    _cost_scale(ax, np.array([r["cost"] for r in rows] + [r["bit_errors"] for r in rows]))
+    ax.set_xlabel(axis)
+    ax.set_ylabel(cost_name)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def learning_curve(x, median, q1, q3, path, xlabel: str = "sequences", ylabel: str = "cost", title: str = "",
+                   label: str = "median") -> Path:
+    """A median learning curve with its quartile band."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.fill_between(x, q1, q3, alpha=0.25, color="tab:blue", label="quartiles")
+    ax.plot(x, median, color="tab:blue", label=label)
+    _cost_scale(ax, np.concatenate([np.asarray(q1), np.asarray(q3)]))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def _cost_scale(ax, values: np.ndarray) -> None:
+    """Log scale for costs that span decades (0 shown via a linear band near 0), linear otherwise."""
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return
+    top, low = float(values.max()), float(values.min())
+    if low >= 0 and top > 0 and (low == 0 or top / max(low, 1e-12) > 20):
+        positive = values[values > 0]
+        ax.set_yscale("symlog", linthresh=max(float(positive.min()) if positive.size else 0.01, 1e-3))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    if low >= 0:
+        ax.set_ylim(bottom=0)
+
+
+@torch.no_grad()
+def weightings_figure(model, batch: Batch):
+    """A small figure of one sequence's write and read weightings over time (every head), for
+    TensorBoard; returns the matplotlib figure, or None for a model without memory."""
+    was_training = model.training
+    model.eval()
+    try:
+        _, _, trace = model(batch.inputs[:1], return_trace=True)
+    finally:
+        model.train(was_training)
+    if not trace:
+        return None
+    t = int(batch.lengths[0])
+    ww = trace["write_weights"][0, :t].permute(1, 2, 0).numpy()  # [heads, N, T]
+    rw = trace["read_weights"][0, :t].permute(1, 2, 0).numpy()
+    rows = _used_rows(np.maximum(ww.max(0), rw.max(0)))
+    panels = [(f"write head {i + 1}", w) for i, w in enumerate(ww)] + [(f"read head {i + 1}", w)
+                                                                      for i, w in enumerate(rw)]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7, 1.6 * len(panels) + 0.4), squeeze=False)
+    for ax, (title, w) in zip(axes[:, 0], panels):
+        _panel(ax, w[rows], title, "location", "magma", 0, 1)
+    axes[-1, 0].set_xlabel("time")
+    fig.tight_layout()
+    return fig

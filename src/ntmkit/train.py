@@ -8,6 +8,7 @@ and random-number states).
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import signal
 import time
@@ -62,6 +63,7 @@ class TrainConfig:
     report_interval: int = 200  # steps between checkpoints
     max_to_keep: int = 3
     log_interval: int = 10  # steps between progress/TensorBoard updates
+    picture_interval: int = 500  # steps between TensorBoard pictures of the heads' weightings
     threads: int | None = 1
     max_bad_steps: int = 20  # this many non-finite steps in a row: restore the last checkpoint, halve the lr
     engine: str = "compiled"  # "compiled" (torch.compile of the step) or "eager"
@@ -172,6 +174,7 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
     # The level (copy: length) of each batch is drawn from a stream every process shares, so
     # data-parallel processes run batches of the same length and never wait for one another.
     level_generator = torch.Generator().manual_seed(cfg.seed + 17)
+    picture_generator = torch.Generator().manual_seed(cfg.seed + 23)  # never touches the training data
     start = min(task.max_level, cfg.curriculum_start) if cfg.curriculum else task.max_level
     converge_threshold = task.learned_below if cfg.converge_threshold is None else cfg.converge_threshold
     curriculum_threshold = 10 * task.learned_below if cfg.curriculum_threshold is None else cfg.curriculum_threshold
@@ -301,6 +304,9 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
                     bar.set_postfix_str(f"loss {loss_value:.4f} | bit errors/seq {bit_errors:.2f} | "
                                         f"{rate:.0f} seq/s | {task.level_name} {task.min_level}-{curriculum.level}")
 
+            if writer is not None and cfg.picture_interval and step % cfg.picture_interval == 0:
+                _log_picture(writer, model, task, curriculum.level, picture_generator, sequences)
+
             if (cfg.stop_when_learned and curriculum.complete and curriculum.ema is not None
                     and curriculum.ema < 10 * converge_threshold and step % cfg.eval_interval == 0):
                 final_eval = evaluate(model, task, -(-cfg.eval_sequences // world_size), eval_generator, device=device)
@@ -329,8 +335,18 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
             metrics_file.close()
         if old_handler is not None:
             signal.signal(signal.SIGINT, old_handler)
-    if joined_here:
+    if joined_here and world_size > 1:
+        # DistributedDataParallel's reducer keeps the gloo process group (and its threads) alive:
+        # free it before leaving the group, or those threads are torn down at interpreter exit,
+        # which can abort the process after a complete run.
+        del train_model
+        gc.collect()
         distributed.teardown()
+    if main_process and cfg.train_log_dir:
+        summary = {"task": cfg.task, "model": cfg.model, "seed": cfg.seed, "learned": learned,
+                   "interrupted": interrupted["flag"], "step": step, "sequences": sequences,
+                   "seconds": round(elapsed, 3), "final_eval": final_eval}
+        (Path(cfg.train_log_dir) / "summary.json").write_text(json.dumps(summary, indent=1))
     return {"rank": rank, "world_size": world_size, "batch_size": cfg.batch_size * world_size,
             "step": step, "sequences": sequences, "seconds": elapsed, "learned": learned,
             "interrupted": interrupted["flag"], "final_eval": final_eval, "skipped_steps": skipped,
@@ -376,6 +392,15 @@ def _open_writer(log_dir):
     except ImportError:  # TensorBoard is optional at run time; metrics.jsonl is always written
         return None
     return SummaryWriter(log_dir)
+
+
+def _log_picture(writer, model, task: Task, level: int, generator: torch.Generator, sequences: int) -> None:
+    """The heads' weightings on one example of the hardest level trained so far."""
+    from .plots import weightings_figure
+    batch = task.make_batch(1, generator, level=level)
+    fig = weightings_figure(model, batch.to(next(model.parameters()).device))
+    if fig is not None:
+        writer.add_figure("weightings", fig, sequences)
 
 
 def _log(writer, metrics_file, row: dict) -> None:

@@ -56,6 +56,9 @@ class CopyTask(Task):
     def generalisation_levels(self) -> list[int]:
         return [10, 20, 30, 50, 80, 120]
 
+    def evaluation_values(self, axis: str) -> list[int]:
+        return list(range(1, 121))  # every length 1-120
+
     def make_batch(self, batch_size, generator, max_level=None, level=None) -> Batch:
         lengths = draw_levels(batch_size, generator, self.min_length, self.max_length, max_level, level,
                               "copy: sequence length")

@@ -1,0 +1,164 @@
+"""Multi-seed runs: ``ntm sweep --task T --seeds 5`` trains seeds 0 .. N-1 in parallel processes,
+then draws the median learning curve with its quartile band (against sequences seen and against
+wall seconds) and tabulates, per seed, the sequences and seconds it took to learn the task.
+
+Each seed is an ordinary ``ntm train`` run in ``SWEEP_DIR/seed-K`` (checkpoints, logs,
+``summary.json``); a sweep that is interrupted and started again resumes every seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+# Flags the sweep sets itself for each seed, or that only the sweep reads.
+_OWN = {"--seeds": 1, "--jobs": 1, "--sweep_dir": 1, "--sweep-dir": 1, "--seed": 1, "--checkpoint_dir": 1,
+        "--checkpoint-dir": 1, "--train_log_dir": 1, "--train-log-dir": 1, "--nproc": 1, "--quiet": 0,
+        "--threads": 1}
+
+
+def passthrough(argv: list[str]) -> list[str]:
+    """``argv`` without the command word and the flags the sweep sets per seed."""
+    out, skip = [], 0
+    for a in argv:
+        if skip:
+            skip -= 1
+            continue
+        flag = a.split("=", 1)[0]
+        if a in ("sweep", "--sweep"):
+            continue
+        if flag in _OWN:
+            skip = _OWN[flag] if "=" not in a else 0
+            continue
+        out.append(a)
+    return out
+
+
+def run_seeds(train_args: list[str], seeds: list[int], sweep_dir: Path, jobs: int, log=print) -> None:
+    """Train every seed (``jobs`` processes at a time, one thread each); returns when all are done."""
+    pending = list(seeds)
+    running: dict[int, tuple[subprocess.Popen, object]] = {}
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    while pending or running:
+        while pending and len(running) < jobs:
+            seed = pending.pop(0)
+            d = sweep_dir / f"seed-{seed}"
+            d.mkdir(parents=True, exist_ok=True)
+            cmd = [sys.executable, "-m", "ntmkit", "train", *train_args, "--seed", str(seed), "--quiet",
+                   "--threads", "1", "--checkpoint_dir", str(d / "ck"), "--train_log_dir", str(d / "logs")]
+            out = open(d / "train.log", "a")
+            running[seed] = (subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env), out)
+            log(f"seed {seed}: started (log {d / 'train.log'})")
+        time.sleep(0.5)
+        for seed, (proc, out) in list(running.items()):
+            if proc.poll() is not None:
+                out.close()
+                del running[seed]
+                log(f"seed {seed}: " + ("done" if proc.returncode == 0 else
+                                        f"failed with exit code {proc.returncode} (see its train.log)"))
+
+
+def read_run(run_dir: Path) -> dict:
+    """A seed's logged curve and summary."""
+    rows = []
+    metrics = run_dir / "logs" / "metrics.jsonl"
+    if metrics.exists():
+        for line in metrics.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill
+    summary_path = run_dir / "logs" / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+    return {"rows": rows, "summary": summary}
+
+
+def smooth(values: np.ndarray, span: int = 10) -> np.ndarray:
+    """Exponential moving average (the logged per-batch costs are noisy)."""
+    out = np.empty_like(values, dtype=float)
+    acc = None
+    alpha = 2.0 / (span + 1)
+    for i, v in enumerate(values):
+        acc = v if acc is None else (1 - alpha) * acc + alpha * v
+        out[i] = acc
+    return out
+
+
+def band(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200):
+    """Median and quartiles of several (x, y) curves on a common x grid; a curve that ended
+    (its run learned the task and stopped) holds its last value."""
+    top = max(float(x[-1]) for x, _ in curves)
+    grid = np.linspace(0.0, top, points)
+    ys = np.stack([np.interp(grid, x, y, left=y[0], right=y[-1]) for x, y in curves])
+    q1, med, q3 = np.percentile(ys, [25, 50, 75], axis=0)
+    return grid, med, q1, q3
+
+
+def summarise(sweep_dir: Path, seeds: list[int], task: str, cost_name: str) -> dict:
+    """Per-seed table and the median/quartile curves; writes sweep.json and two PNGs."""
+    from . import plots
+
+    runs = {s: read_run(sweep_dir / f"seed-{s}") for s in seeds}
+    table = []
+    for s, r in runs.items():
+        summ = r["summary"] or {}
+        table.append({"seed": s, "learned": bool(summ.get("learned")), "sequences": summ.get("sequences"),
+                      "seconds": summ.get("seconds"),
+                      "final_cost": (summ.get("final_eval") or {}).get("cost")})
+    learned = [t for t in table if t["learned"]]
+    result = {"task": task, "cost": cost_name, "seeds": table, "learned": f"{len(learned)}/{len(table)}",
+              "median_sequences_to_learn": float(np.median([t["sequences"] for t in learned])) if learned else None,
+              "median_seconds_to_learn": float(np.median([t["seconds"] for t in learned])) if learned else None}
+    curves = {}
+    for xkey in ("sequences", "seconds"):
+        data = [(np.array([row[xkey] for row in r["rows"]], dtype=float),
+                 smooth(np.array([row.get("cost", row["bit_errors"]) for row in r["rows"]], dtype=float)))
+                for r in runs.values() if len(r["rows"]) >= 2]
+        if data:
+            curves[xkey] = band(data)
+            result[f"curve_{xkey}"] = {k: v.tolist() for k, v in zip(("x", "median", "q1", "q3"), curves[xkey])}
+    (sweep_dir / "sweep.json").write_text(json.dumps(result, indent=1))
+    for xkey, c in curves.items():
+        plots.learning_curve(*c, sweep_dir / f"sweep_{xkey}.png", xlabel=xkey if xkey == "sequences" else
+                             "wall seconds", ylabel=cost_name, title=f"{task}: median of {len(seeds)} seeds, "
+                                                                     f"quartiles shaded")
+    return result
+
+
+def format_table(result: dict) -> str:
+    lines = [f"{'seed':>4}  {'learned':>7}  {'sequences':>10}  {'seconds':>8}  {'final cost':>10}"]
+    for t in result["seeds"]:
+        cost = "-" if t["final_cost"] is None else f"{t['final_cost']:.4f}"
+        seqs = "-" if t["sequences"] is None else f"{t['sequences']:,}"
+        secs = "-" if t["seconds"] is None else f"{t['seconds']:.1f}"
+        lines.append(f"{t['seed']:>4}  {'yes' if t['learned'] else 'no':>7}  {seqs:>10}  {secs:>8}  {cost:>10}")
+    med = result["median_sequences_to_learn"]
+    lines.append(f"learned: {result['learned']}" + ("" if med is None else
+                 f"; median to learn: {med:,.0f} sequences, {result['median_seconds_to_learn']:.1f} s"))
+    return "\n".join(lines)
+
+
+def cmd_sweep(args, argv: list[str]) -> int:
+    from .cli import UsageError, value
+    from .tasks import TASKS
+
+    task = value(args, "task")
+    seeds = list(range(args.seeds or 3))
+    jobs = args.jobs or os.cpu_count() or 1
+    sweep_dir = Path(args.sweep_dir or f"./ntm_sweep/{task}")
+    if args.nproc:
+        raise UsageError("--nproc does not combine with sweep (each seed is one process): drop it")
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    train_args = passthrough(argv)
+    print(f"sweep: {task}, seeds {seeds[0]}-{seeds[-1]}, {jobs} at a time, in {sweep_dir}")
+    run_seeds(train_args, seeds, sweep_dir, jobs)
+    result = summarise(sweep_dir, seeds, task, TASKS[task].cost_name)
+    print(format_table(result))
+    print(f"saved {sweep_dir / 'sweep.json'}, {sweep_dir / 'sweep_sequences.png'}, {sweep_dir / 'sweep_seconds.png'}")
+    return 0
