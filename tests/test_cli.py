@@ -1,6 +1,7 @@
 """The command line, end to end, in temporary directories: the starting project's four usage
 lines, resume, and every bad input (one-line error, exit code 2, nothing written)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -113,6 +114,14 @@ BAD = [
     (["--test", "--max_sequence=200"], "needs 200 memory locations but the model has 128"),
     (["--test", "--max_sequence=200", "--memory_locations=150"], "needs 200 memory locations but the model has 150"),
     ([], "no command given"),
+    (["--train", "--task=repeat_copy", "--min_items=3"], "--min_items does not apply to the repeat_copy task"),
+    (["--train", "--task=repeat_copy", "--min_repeats=4", "--max_repeats=2"],
+     "--min_repeats (4) is larger than --max_repeats (2)"),
+    (["--train", "--task=ngrams", "--out_bits=2"], "--out_bits is set by the task for ngrams"),
+    (["evaluate", "--axis=repeats"], "--axis repeats is not an axis of copy"),
+    (["evaluate", "--values=3,x"], "--values must be comma-separated integers"),
+    (["evaluate", "--max_sequence=300"], "length 150 needs 150 memory locations but the model has 128"),
+    (["sweep", "--nproc=2"], "--nproc does not combine with sweep"),
     (["train", "--test"], "choose one command"),
 ]
 
@@ -232,3 +241,84 @@ def test_lstm_baseline_trains_and_tests_through_the_same_commands(tmp_path, caps
     assert code == 0 and "length 4:" in out
     code, out, err = run(["visualize", "--max_sequence", "4"], tmp_path, capsys)
     assert code == 2 and "no memory to draw" in err
+
+
+def test_every_task_trains_tests_and_draws_from_the_cli(tmp_path, capsys):
+    tiny = ["--controller_size", "16", "--controller_layers", "1", "--memory_locations", "40",
+            "--memory_vector_size", "6", "--batches", "4", "--engine", "eager", "--quiet"]
+    sizes = {"repeat_copy": ["--max_sequence", "3", "--max_repeats", "3"],
+             "associative_recall": ["--max_items", "3"], "ngrams": ["--min_sequence", "20", "--max_sequence", "20"],
+             "priority_sort": ["--min_items", "5", "--max_items", "5", "--sort_outputs", "3"]}
+    for task, size in sizes.items():
+        d = tmp_path / task
+        args = ["--task", task, *size, "--checkpoint_dir", str(d / "ck"), "--train_log_dir", str(d / "logs"),
+                "--figure_dir", str(d / "fig")]
+        assert main(["train", *tiny, *args, "--epochs", "1", "--steps_per_epoch", "3", "--keep_training"]) == 0
+        out = capsys.readouterr().out
+        assert f"training ntm on {task}" in out and "parameters" in out
+        assert main(["test", *args, "--sequences", "4"]) == 0
+        out = capsys.readouterr().out
+        assert "bit errors per sequence" in out
+        if task == "ngrams":
+            assert "bits per sequence above the optimal estimator" in out
+        assert main(["visualize", *args]) == 0
+        assert len(list((d / "fig").glob("visualize_*.png"))) == 1
+        dirs = args[2 + len(size):]
+        assert main(["evaluate", "--task", task, *dirs, "--sequences", "3", "--values", "3,5"]) == 0
+        report = json.loads(next((d / "fig").glob("evaluate_*.json")).read_text())
+        assert report["task"] == task and len(report["rows"]) >= 2 and "cost" in report["rows"][0]
+        capsys.readouterr()
+
+
+def test_evaluate_copy_every_length_and_a_larger_memory(tmp_path, capsys):
+    code, out, err = run(["evaluate", "--values", "5,20,40", "--sequences", "20"], tmp_path, capsys)
+    assert code == 0, err
+    report = json.loads((tmp_path / "fig" / "evaluate_copy_length.json").read_text())
+    assert [r["length"] for r in report["rows"]] == [5, 20, 40] and report["training_range"] == [1, 20]
+    assert report["rows"][0]["bit_errors"] == 0 and report["rows"][1]["bit_errors"] == 0  # the shipped model
+    assert (tmp_path / "fig" / "evaluate_copy_length.png").stat().st_size > 10_000
+    code, out, err = run(["evaluate", "--memory_locations", "512", "--values", "300", "--sequences", "2"],
+                         tmp_path, capsys)
+    assert code == 0, err
+    assert "memory enlarged from 128 to 512" in out
+    from ntmkit.evaluate import default_values
+    from ntmkit.tasks import CopyTask
+    assert default_values(CopyTask(), "length") == list(range(1, 121))
+    assert default_values(CopyTask(), "length", 1000) == list(range(1, 121)) + [150, 200, 300, 500, 750, 1000]
+
+
+def test_preset_paper_sets_the_tables_settings_and_flags_win(tmp_path, capsys):
+    from ntmkit.cli import preset_settings
+    assert preset_settings("paper", "associative_recall", "ntm", "feedforward") == dict(
+        optimizer="rmsprop", momentum=0.9, read_heads=4, write_heads=4, controller_size=256,
+        controller_layers=1, learning_rate=1e-4)
+    assert preset_settings("paper", "priority_sort", "ntm", "lstm")["controller_layers"] == 2
+    assert preset_settings("paper", "ngrams", "lstm", "feedforward")["controller_size"] == 128
+    code, out, err = run(["train", "--preset", "paper", "--task", "associative_recall", "--read_heads", "2",
+                          "--write_heads", "2", "--controller_size", "32", "--memory_locations", "40",
+                          "--epochs", "1", "--steps_per_epoch", "2", "--keep_training", "--engine", "eager",
+                          "--quiet"], tmp_path, capsys)
+    assert code == 0, err
+    assert "rmsprop lr 0.0001" in out
+    stored = ckpt.load(ckpt.latest(tmp_path / "ck"))["model_config"]
+    assert stored["read_heads"] == 2 and stored["controller_size"] == 32 and stored["controller_layers"] == 1
+
+
+def test_sweep_trains_seeds_in_parallel_and_summarises(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
+    r = subprocess.run([sys.executable, "-m", "ntmkit", "sweep", "--seeds", "2", "--sweep_dir", str(tmp_path / "sw"),
+                        "--engine", "eager", "--controller_size", "16", "--controller_layers", "1",
+                        "--memory_locations", "8", "--memory_vector_size", "6", "--in_bits", "3",
+                        "--max_sequence", "2", "--epochs", "1", "--steps_per_epoch", "40"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    result = json.loads((tmp_path / "sw" / "sweep.json").read_text())
+    assert [s["seed"] for s in result["seeds"]] == [0, 1]
+    assert all(s["sequences"] == 40 * 32 for s in result["seeds"])
+    curve = result["curve_sequences"]
+    assert len(curve["x"]) == len(curve["median"]) and all(a <= m <= b for a, m, b in
+                                                           zip(curve["q1"], curve["median"], curve["q3"]))
+    assert (tmp_path / "sw" / "sweep_seconds.png").exists() and "seed  learned" in r.stdout
+    # each seed is an ordinary run with its own seed
+    logs = [json.loads((tmp_path / "sw" / f"seed-{k}" / "logs" / "summary.json").read_text()) for k in (0, 1)]
+    assert [s["seed"] for s in logs] == [0, 1]

@@ -62,11 +62,11 @@ def along_axis(model: torch.nn.Module, task: Task, axis: str, values: list[int],
 
 def default_values(task: Task, axis: str, top: int | None = None) -> list[int]:
     """The values ``ntm evaluate`` visits: the task's own list, or, with ``top``, every value
-    from the smallest up to ``top`` (at most 120 of them), then a coarse grid up to ``top``."""
-    values = task.evaluation_values(axis)
+    from the bottom of the training range up to ``top`` (at most 120 of them), then a coarse
+    grid up to ``top``."""
     if top is None:
-        return values
-    start = min(values)
+        return task.evaluation_values(axis)
+    start = min(task.axis_range(axis)[0], top)
     dense = list(range(start, min(top, start + 119) + 1))
     coarse = [v for v in (150, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000) if dense[-1] < v < top]
     return dense + coarse + ([top] if top > dense[-1] else [])
