@@ -195,3 +195,10 @@ def test_tensorboard_gets_the_weighting_picture_every_interval(tmp_path):
     assert len(images) == 2 and images[0].width > 100 and images[0].height > 100
     summary = json.loads((tmp_path / "logs" / "summary.json").read_text())
     assert summary["step"] == 20 and summary["sequences"] == 640 and summary["learned"] is False
+
+
+def test_a_time_budget_stops_training(tmp_path):
+    result = train(small_config(tmp_path, max_steps=10 ** 6, max_seconds=2.0, stop_when_learned=False),
+                   progress=False)
+    assert result["time_up"] and not result["learned"] and 0 < result["step"] < 10 ** 6
+    assert 2.0 <= result["seconds"] < 20

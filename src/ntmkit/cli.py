@@ -176,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--batch_lengths", "--batch-lengths", choices=["same", "mixed"],
                    help="same (default): one length per batch, drawn from [min, max], so no step is spent on "
                         "padding; mixed: lengths differ inside a batch (padded, masked)")
+    o.add_argument("--max_minutes", "--max-minutes", type=float,
+                   help="stop after this many minutes of training (a fixed budget; checkpoint kept)")
     o.add_argument("--keep_training", "--keep-training", action="store_true",
                    help="do not stop when the task is learned; run all epochs")
     o.add_argument("--seed", type=int, help="random seed (default 0); runs repeat exactly on CPU")
@@ -258,6 +260,8 @@ def validate(args) -> None:
             raise UsageError(f"the copy task outputs what it reads: --in_bits ({args.in_bits or 8}) must equal "
                              f"--out_bits ({args.out_bits})")
     task_options(args)  # a flag the task does not take is an error here
+    if args.max_minutes is not None and not (math.isfinite(args.max_minutes) and args.max_minutes > 0):
+        raise UsageError(f"--max_minutes must be a positive number, got {args.max_minutes}")
     for name in ("learning_rate", "momentum", "clip_grad_min", "clip_grad_max"):
         v = getattr(args, name)
         if v is not None and not math.isfinite(v):
@@ -391,7 +395,8 @@ def cmd_train(args, argv: list[str]) -> int:
         stop_when_learned=not args.keep_training, seed=value(args, "seed"), device=value(args, "device"),
         checkpoint_dir=value(args, "checkpoint_dir"), train_log_dir=value(args, "train_log_dir"),
         report_interval=value(args, "report_interval"), max_to_keep=value(args, "max_to_keep"),
-        threads=value(args, "threads"), engine=value(args, "engine"), batch_levels=value(args, "batch_lengths"))
+        threads=value(args, "threads"), engine=value(args, "engine"), batch_levels=value(args, "batch_lengths"),
+        max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
     from .train import make_task, build_model, model_config_for
     from .optim import DEFAULT_LR
     task = make_task(cfg.task, cfg.task_options)
@@ -407,7 +412,7 @@ def cmd_train(args, argv: list[str]) -> int:
               "--engine eager skips it)")
     result = train(cfg, progress=not args.quiet)
     status = ("learned" if result["learned"] else "interrupted" if result["interrupted"]
-              else "stopped at the step limit")
+              else "stopped at the time limit" if result["time_up"] else "stopped at the step limit")
     print(f"{status} after {result['step']} steps, {result['sequences']:,} sequences, {result['seconds']:.1f} s; "
           f"checkpoint {result['checkpoint']}")
     if result["final_eval"] is not None:

@@ -45,6 +45,7 @@ class TrainConfig:
     momentum: float = 0.9
     clip_grad_norm: float = 10.0
     max_steps: int = 200_000
+    max_seconds: float | None = None  # stop after this much training time (a fixed budget)
     curriculum: bool = False  # measured on copy: training on the whole range converges more reliably
     curriculum_start: int = 5
     curriculum_step: int = 5
@@ -251,8 +252,9 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
     t_start = time.perf_counter() - elapsed
     last_log_t, last_log_seq = time.perf_counter(), sequences
     params = [p for p in model.parameters() if p.requires_grad]
+    time_up = False
     try:
-        while step < cfg.max_steps and not interrupted["flag"]:
+        while step < cfg.max_steps and not interrupted["flag"] and not time_up:
             model.train()
             if cfg.batch_levels == "same":
                 level = int(torch.randint(min(task.min_level, curriculum.level), curriculum.level + 1, (1,),
@@ -268,11 +270,13 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
             score = task.score(logits.detach(), batch)
             # One collective a step for everything the processes must agree on.
             finite = float(torch.isfinite(loss) and torch.isfinite(grad_norm))
-            loss_value, bit_errors, bits, cost, finite, stop = distributed.mean(
+            out_of_time = float(cfg.max_seconds is not None and time.perf_counter() - t_start >= cfg.max_seconds)
+            loss_value, bit_errors, bits, cost, finite, stop, out_of_time = distributed.mean(
                 [loss.item() if finite else 0.0, score["bit_errors"], score["bits"], score["cost"], finite,
-                 float(interrupted["flag"])])
+                 float(interrupted["flag"]), out_of_time])
             if stop > 0:
                 interrupted["flag"] = True
+            time_up = out_of_time > 0
             if finite < 1:
                 skipped += 1  # second line of defence: never apply a non-finite update
                 bad_in_a_row += 1
@@ -344,12 +348,14 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
         distributed.teardown()
     if main_process and cfg.train_log_dir:
         summary = {"task": cfg.task, "model": cfg.model, "seed": cfg.seed, "learned": learned,
+                   "time_up": time_up,
                    "interrupted": interrupted["flag"], "step": step, "sequences": sequences,
                    "seconds": round(elapsed, 3), "final_eval": final_eval}
         (Path(cfg.train_log_dir) / "summary.json").write_text(json.dumps(summary, indent=1))
     return {"rank": rank, "world_size": world_size, "batch_size": cfg.batch_size * world_size,
             "step": step, "sequences": sequences, "seconds": elapsed, "learned": learned,
-            "interrupted": interrupted["flag"], "final_eval": final_eval, "skipped_steps": skipped,
+            "interrupted": interrupted["flag"], "time_up": time_up,
+            "final_eval": final_eval, "skipped_steps": skipped,
             "recoveries": recoveries, "learning_rate": optimizer.param_groups[0]["lr"],
             "level": curriculum.level, "model": model, "task": task,
             "checkpoint": str(ckpt.latest(cfg.checkpoint_dir))}
