@@ -195,3 +195,20 @@ def weightings_figure(model, batch: Batch):
     axes[-1, 0].set_xlabel("time")
     fig.tight_layout()
     return fig
+
+
+def compare_curves(curves: dict, path, xlabel: str = "sequences", ylabel: str = "cost", title: str = "") -> Path:
+    """Several median learning curves with quartile bands: ``{label: (x, median, q1, q3)}``."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    values = []
+    for (label, (x, med, q1, q3)), color in zip(curves.items(), ("tab:blue", "tab:orange", "tab:gray", "tab:green")):
+        ax.fill_between(x, q1, q3, alpha=0.2, color=color)
+        ax.plot(x, med, color=color, label=label)
+        values += [np.asarray(q1), np.asarray(q3)]
+    _cost_scale(ax, np.concatenate(values))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
