@@ -177,12 +177,26 @@ def test_a_tampered_checkpoint_is_refused(tmp_path):
         ckpt.load(tmp_path)
 
 
-def test_every_shipped_model_loads_and_copies_in_its_training_range():
-    from ntmkit.pretrained import load_model
-    from ntmkit.tasks import CopyTask
-    model = load_model("copy")
-    e = evaluate(model, CopyTask(), 200, torch.Generator().manual_seed(5))
-    assert e["bit_errors"] < 0.01
+SHIPPED = sorted(__import__("ntmkit.pretrained", fromlist=["manifest"]).manifest())
+
+
+@pytest.mark.parametrize("task", SHIPPED)
+def test_every_shipped_model_loads_and_scores_as_recorded_in_its_training_range(task):
+    """Each shipped model, on fresh sequences of its training range (not the ones it was
+    measured on), scores within its recorded figure; models that meet their task's target
+    are held to the target itself."""
+    from ntmkit.pretrained import load_model, load_pretrained, manifest
+    from ntmkit.train import make_task
+    entry = manifest()[task]
+    data = load_pretrained(task)
+    t = make_task(data["task"]["name"], data["task"]["options"])
+    e = evaluate(load_model(task), t, 300, torch.Generator().manual_seed(5))
+    bound = t.learned_below if entry["meets_target"] else 1.2 * entry["training_range_cost"] + 0.05
+    assert e["cost"] < bound, (task, e, entry)
+
+
+def test_the_copy_model_ships():
+    assert "copy" in SHIPPED
 
 
 def test_tensorboard_gets_the_weighting_picture_every_interval(tmp_path):

@@ -47,3 +47,34 @@ def export(checkpoint: str, task: str, destination=None) -> str:
     dst = Path(destination) if destination else Path(__file__).parent / f"{task}.pt"
     torch.save(stamp(keep), dst)
     return str(dst)
+
+
+def manifest() -> dict:
+    """What each shipped model is: the command that made it and its measured cost."""
+    import json
+    path = resources.files(__name__) / "manifest.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def record(task: str, command: str, sequences: int = 1000) -> dict:
+    """Measure the shipped ``task`` model on fresh sequences of its training range and store the
+    figure, with the command that trained it, in manifest.json."""
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from ..evaluate import evaluate
+    from ..train import make_task
+    data = load_pretrained(task)
+    t = make_task(data["task"]["name"], data["task"]["options"])
+    e = evaluate(load_model(task), t, sequences, torch.Generator().manual_seed(2024))
+    entry = {"command": command, "task_options": data["task"]["options"], "model_kind": data["model_kind"],
+             "sequences_trained": data.get("sequences"), "cost_name": t.cost_name,
+             "training_range_cost": round(e["cost"], 4), "bit_errors": round(e["bit_errors"], 4),
+             "meets_target": e["cost"] < t.learned_below, "target": t.learned_below}
+    path = Path(__file__).parent / "manifest.json"
+    entries = json.loads(path.read_text()) if path.exists() else {}
+    entries[task] = entry
+    path.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")
+    return entry
