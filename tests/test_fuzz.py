@@ -8,20 +8,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ntmkit import NTM
-from ntmkit.cli import UsageError, build_parser, model_options, resolve_command, task_options, validate
+from ntmkit.cli import UsageError, apply_preset, build_parser, model_options, resolve_command, task_options, validate
 from ntmkit.errors import NTMError
 from ntmkit.train import make_task, model_config_for
 
 INT_FLAGS = ["--controller_size", "--controller_layers", "--memory_locations", "--memory_vector_size",
              "--maximum_shifts", "--read_heads", "--write_heads", "--max_sequence", "--min_sequence", "--in_bits",
              "--out_bits", "--epochs", "--batches", "--steps_per_epoch", "--max_to_keep", "--report_interval",
-             "--sequences", "--threads", "--seed", "--nproc"]
-FLOAT_FLAGS = ["--learning_rate", "--momentum", "--clip_grad_min", "--clip_grad_max"]
+             "--sequences", "--threads", "--seed", "--nproc", "--min_repeats", "--max_repeats", "--min_items",
+             "--max_items", "--item_length", "--ngram", "--sort_outputs", "--seeds", "--jobs"]
+FLOAT_FLAGS = ["--learning_rate", "--momentum", "--clip_grad_min", "--clip_grad_max", "--max_minutes"]
 SWITCHES = ["--train", "--test", "--visualize", "--random_seq_len", "--learn_r_bias", "--no-learn_w_bias",
             "--curriculum", "--no_curriculum", "--keep_training", "--quiet"]
 CHOICES = {"--controller": ["feedforward", "lstm", "gru"], "--model": ["ntm", "lstm", "rnn"],
            "--optimizer": ["adam", "rmsprop", "sgd"], "--engine": ["compiled", "eager", "jit"],
-           "--memory_init": ["constant", "random", "zeros"]}
+           "--memory_init": ["constant", "random", "zeros"], "--preset": ["paper", "fast"],
+           "--task": ["copy", "repeat_copy", "associative_recall", "ngrams", "priority_sort", "sort"]}
 
 values = st.one_of(st.integers(-5, 300).map(str), st.floats(-2, 2).map(str),
                    st.sampled_from(["", "x", "1e309", "nan", "-0"]))
@@ -34,7 +36,7 @@ flag = st.one_of(
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(flag, max_size=6), st.sampled_from([[], ["train"], ["test"], ["visualize"]]))
+@given(st.lists(flag, max_size=6), st.sampled_from([[], ["train"], ["test"], ["visualize"], ["evaluate"]]))
 def test_cli_arguments_parse_or_fail_cleanly(flags, command):
     argv = command + [part for f in flags for part in f]
     parser = build_parser()
@@ -45,9 +47,10 @@ def test_cli_arguments_parse_or_fail_cleanly(flags, command):
         return
     try:
         resolve_command(args)
+        apply_preset(args)
         validate(args)
         kind = args.model or "ntm"
-        task = make_task("copy", task_options(args))
+        task = make_task(args.task or "copy", task_options(args))
         config = model_config_for(kind, task, model_options(args, kind))
         assert config["input_size"] == task.input_size
         for name in ("learning_rate", "momentum", "clip_grad_min", "clip_grad_max"):
