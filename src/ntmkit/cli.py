@@ -495,7 +495,6 @@ def task_for_inference(args, data):
 def cmd_test(args, visualize: bool = False) -> int:
     import torch
     from .evaluate import evaluate
-    from .train import make_task
     from . import plots
 
     torch.set_num_threads(value(args, "threads"))
