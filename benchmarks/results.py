@@ -99,16 +99,16 @@ def render(tasks: list[str]) -> None:
         rows = curves_figure(task, PICTURES / f"{task}_curves.png")
         if rows:
             seeds, minutes = BUDGET[task]
-            lines += [f"Learning curves (`ntm sweep --task {task} --seeds {seeds} --max_minutes {minutes}` per model; "
-                      f"x = sequences seen):", "", f"![{task} learning curves](results/{task}_curves.png)", "",
-                      "| model | learned | median sequences to learn | median seconds to learn | final cost per seed |",
-                      "|---|---|---|---|---|"]
+            lines += ["Learning curves (x = sequences seen; the command of each row is in the table):", "",
+                      f"![{task} learning curves](results/{task}_curves.png)", "",
+                      "| model | learned | median sequences to learn | median seconds to learn | final cost per seed "
+                      "| command |", "|---|---|---|---|---|---|"]
             for r in rows:
                 med = r["median_sequences_to_learn"]
                 secs = r["median_seconds_to_learn"]
                 finals = ", ".join("-" if s["final_cost"] is None else f"{s['final_cost']:.3g}" for s in r["seeds"])
                 lines.append(f"| {LABELS[r['variant']]} | {r['learned']} | {'-' if med is None else f'{med:,.0f}'} | "
-                             f"{'-' if secs is None else f'{secs:.0f}'} | {finals} |")
+                             f"{'-' if secs is None else f'{secs:.0f}'} | {finals} | `{r.get('command', '')}` |")
             lines.append("")
         if not pretrained_path(task).is_file():
             lines += ["No shipped model for this task yet.", ""]

@@ -100,7 +100,7 @@ def band(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200):
     return grid, med, q1, q3
 
 
-def summarise(sweep_dir: Path, seeds: list[int], task: str, cost_name: str) -> dict:
+def summarise(sweep_dir: Path, seeds: list[int], task: str, cost_name: str, command: str = "") -> dict:
     """Per-seed table and the median/quartile curves; writes sweep.json and two PNGs."""
     from . import plots
 
@@ -112,7 +112,7 @@ def summarise(sweep_dir: Path, seeds: list[int], task: str, cost_name: str) -> d
                       "seconds": summ.get("seconds"),
                       "final_cost": (summ.get("final_eval") or {}).get("cost")})
     learned = [t for t in table if t["learned"]]
-    result = {"task": task, "cost": cost_name, "seeds": table, "learned": f"{len(learned)}/{len(table)}",
+    result = {"task": task, "cost": cost_name, "command": command, "seeds": table, "learned": f"{len(learned)}/{len(table)}",
               "median_sequences_to_learn": float(np.median([t["sequences"] for t in learned])) if learned else None,
               "median_seconds_to_learn": float(np.median([t["seconds"] for t in learned])) if learned else None}
     curves = {}
@@ -158,7 +158,7 @@ def cmd_sweep(args, argv: list[str]) -> int:
     train_args = passthrough(argv)
     print(f"sweep: {task}, seeds {seeds[0]}-{seeds[-1]}, {jobs} at a time, in {sweep_dir}")
     run_seeds(train_args, seeds, sweep_dir, jobs)
-    result = summarise(sweep_dir, seeds, task, TASKS[task].cost_name)
+    result = summarise(sweep_dir, seeds, task, TASKS[task].cost_name, command="ntm " + " ".join(argv))
     print(format_table(result))
     print(f"saved {sweep_dir / 'sweep.json'}, {sweep_dir / 'sweep_sequences.png'}, {sweep_dir / 'sweep_seconds.png'}")
     return 0
