@@ -69,6 +69,26 @@ def train_all(runs_dir: Path, tasks: list[str]) -> None:
                 shutil.copy(out / "sweep.json", SWEEPS / f"{task}-{variant}.json")
 
 
+def collect(runs_dir: Path) -> None:
+    """Summarise every sweep under ``runs_dir`` again (``TASK/VARIANT/seed-K``) into SWEEPS."""
+    from ntmkit.sweep import summarise
+    from ntmkit.tasks import TASKS
+    for variant_dir in sorted(runs_dir.glob("*/*")):
+        task, variant = variant_dir.parent.name, variant_dir.name
+        seeds = sorted(int(d.name.split("-")[1]) for d in variant_dir.glob("seed-*"))
+        if task not in TASKS or variant not in VARIANTS or not seeds:
+            continue
+        old = variant_dir / "sweep.json"
+        command = json.loads(old.read_text()).get("command", "") if old.exists() else ""
+        stored = SWEEPS / f"{task}-{variant}.json"
+        if not command and stored.exists():
+            command = json.loads(stored.read_text()).get("command", "")
+        summarise(variant_dir, seeds, task, TASKS[task].cost_name, command=command)
+        SWEEPS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(old, stored)
+        print(f"collected {task} {variant}: seeds {seeds}")
+
+
 def curves_figure(task: str, path: Path) -> list[dict]:
     import numpy as np
     from ntmkit import plots
@@ -105,12 +125,14 @@ def render(tasks: list[str]) -> None:
             seeds, minutes = BUDGET[task]
             lines += ["Learning curves (x = sequences seen; the command of each row is in the table):", "",
                       f"![{task} learning curves](results/{task}_curves.png)", "",
-                      "| model | learned | median sequences to learn | median seconds to learn | final cost per seed "
-                      "| command |", "|---|---|---|---|---|---|"]
+                      "| model | learned | median sequences to learn | median seconds to learn | cost per seed at the "
+                      "end (held-out; ~ = training batches) | command |", "|---|---|---|---|---|---|"]
             for r in rows:
                 med = r["median_sequences_to_learn"]
                 secs = r["median_seconds_to_learn"]
-                finals = ", ".join("-" if s["final_cost"] is None else f"{s['final_cost']:.3g}" for s in r["seeds"])
+                finals = ", ".join(f"{s['final_cost']:.3g}" if s["final_cost"] is not None else
+                                   "-" if s.get("last_training_cost") is None else f"~{s['last_training_cost']:.3g}"
+                                   for s in r["seeds"])
                 lines.append(f"| {LABELS[r['variant']]} | {r['learned']} | {'-' if med is None else f'{med:,.0f}'} | "
                              f"{'-' if secs is None else f'{secs:.0f}'} | {finals} | `{r.get('command', '')}` |")
             lines.append("")
@@ -152,10 +174,14 @@ def main() -> None:
     p.add_argument("--train", action="store_true", help="run the sweeps first (hours)")
     p.add_argument("--runs_dir", default=str(ROOT / "benchmarks" / "runs"), help="where --train puts the runs")
     p.add_argument("--tasks", default=",".join(TASKS), help="comma-separated tasks (default all)")
+    p.add_argument("--collect", action="store_true",
+                   help="summarise the runs in --runs_dir again into benchmarks/results/sweeps/ first")
     a = p.parse_args()
     tasks = [t for t in a.tasks.split(",") if t]
     if a.train:
         train_all(Path(a.runs_dir), tasks)
+    if a.train or a.collect:
+        collect(Path(a.runs_dir))
     render(tasks)
 
 

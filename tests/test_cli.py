@@ -315,6 +315,7 @@ def test_sweep_trains_seeds_in_parallel_and_summarises(tmp_path):
     result = json.loads((tmp_path / "sw" / "sweep.json").read_text())
     assert [s["seed"] for s in result["seeds"]] == [0, 1]
     assert all(s["sequences"] == 40 * 32 for s in result["seeds"])
+    assert all(0 <= s["last_training_cost"] < 100 for s in result["seeds"])
     curve = result["curve_sequences"]
     assert len(curve["x"]) == len(curve["median"]) and all(a <= m <= b for a, m, b in
                                                            zip(curve["q1"], curve["median"], curve["q3"]))

@@ -110,7 +110,10 @@ def summarise(sweep_dir: Path, seeds: list[int], task: str, cost_name: str, comm
         summ = r["summary"] or {}
         table.append({"seed": s, "learned": bool(summ.get("learned")), "sequences": summ.get("sequences"),
                       "seconds": summ.get("seconds"),
-                      "final_cost": (summ.get("final_eval") or {}).get("cost")})
+                      "final_cost": (summ.get("final_eval") or {}).get("cost"),
+                      # mean training cost over the last 10 logged batches (every run has one)
+                      "last_training_cost": float(np.mean([row.get("cost", row["bit_errors"])
+                                                           for row in r["rows"][-10:]])) if r["rows"] else None})
     learned = [t for t in table if t["learned"]]
     result = {"task": task, "cost": cost_name, "command": command, "seeds": table, "learned": f"{len(learned)}/{len(table)}",
               "median_sequences_to_learn": float(np.median([t["sequences"] for t in learned])) if learned else None,
@@ -134,7 +137,8 @@ def summarise(sweep_dir: Path, seeds: list[int], task: str, cost_name: str, comm
 def format_table(result: dict) -> str:
     lines = [f"{'seed':>4}  {'learned':>7}  {'sequences':>10}  {'seconds':>8}  {'final cost':>10}"]
     for t in result["seeds"]:
-        cost = "-" if t["final_cost"] is None else f"{t['final_cost']:.4f}"
+        cost = f"{t['final_cost']:.4f}" if t["final_cost"] is not None else \
+            "-" if t.get("last_training_cost") is None else f"~{t['last_training_cost']:.4g}"
         seqs = "-" if t["sequences"] is None else f"{t['sequences']:,}"
         secs = "-" if t["seconds"] is None else f"{t['seconds']:.1f}"
         lines.append(f"{t['seed']:>4}  {'yes' if t['learned'] else 'no':>7}  {seqs:>10}  {secs:>8}  {cost:>10}")
