@@ -217,3 +217,12 @@ def test_a_time_budget_stops_training(tmp_path):
                    progress=False)
     assert result["time_up"] and not result["learned"] and 0 < result["step"] < 10 ** 6
     assert 2.0 <= result["seconds"] < 20
+
+
+def test_a_learning_rate_given_on_resume_replaces_the_stored_one(tmp_path):
+    train(small_config(tmp_path, max_steps=5, stop_when_learned=False), progress=False)
+    kept = train(small_config(tmp_path, max_steps=8, stop_when_learned=False, learning_rate=None), progress=False)
+    assert kept["learning_rate"] == pytest.approx(3e-3)  # the stored rate, when none is given
+    lowered = train(small_config(tmp_path, max_steps=10, stop_when_learned=False, learning_rate=3e-4),
+                    progress=False)
+    assert lowered["step"] == 10 and lowered["learning_rate"] == pytest.approx(3e-4)

@@ -186,6 +186,9 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
     if data is not None:
         model.load_state_dict(data["model"])
         optimizer.load_state_dict(data["optimizer"])
+        if cfg.learning_rate is not None:  # asked for explicitly: e.g. a lower rate to fine-tune
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.learning_rate
         curriculum = Curriculum(**data["curriculum"])
         step, sequences = data["step"], data["sequences"]
         elapsed, skipped = data.get("elapsed", 0.0), data.get("skipped_steps", 0)
