@@ -417,8 +417,9 @@ def cmd_train(args, argv: list[str]) -> int:
           f"checkpoint {result['checkpoint']}")
     if result["final_eval"] is not None:
         e = result["final_eval"]
-        print(f"held-out check: {e['bit_errors']:.4f} bit errors per sequence on {e['sequences']} sequences "
-              f"of {task.level_name} {task.min_level}-{task.max_level}")
+        extra = "" if task.cost_name.startswith("bit errors") else f", {e['cost']:.4f} {task.cost_name}"
+        print(f"held-out check: {e['bit_errors']:.4f} bit errors per sequence{extra} on {e['sequences']} "
+              f"sequences of {task.describe()}")
     if not result["interrupted"]:
         _short_test(result["model"], task, value(args, "seed"), value(args, "device"))
     return 0
