@@ -48,6 +48,54 @@ PAPER = {
 }
 
 
+# What the measurements show, per task (written from the runs above; numbers from this machine).
+NOTES = {
+    "copy": "With its own 128 locations the shipped model is perfect to about length 30 and fails past 100, "
+            "where its write head wraps round the ring and overwrites the start. With the memory enlarged to "
+            "1,024 locations it copies every length to 80 without error, 0.04 wrong bits per sequence at 120. "
+            "Two things limit longer sequences. (1) Wrap-around: the write head starts at row 32, so 1,000 "
+            "vectors in 1,024 rows wrap into rows 0-7, next to where the read head finds the start; recall "
+            "then begins 8-10 rows early and every bit after is shifted (about 4,000 wrong bits). With 2,048 "
+            "rows there is no wrap. (2) Slips: the write head stays exact (every step +1, peak weight >= 0.987 "
+            "at length 500), but at a few steps of a long recall the read head's shift distribution is "
+            "uncertain (e.g. [0.40, 0.20, 0.40] for shifts -1, 0, +1, with the content gate at 0.05): its "
+            "weight splits between two rows and it sometimes steps back one row, which duplicates a vector "
+            "and shifts the rest (a global error, as in the paper's figure at length 120). The read head mixes "
+            "content addressing into its moves (gate up to 0.92 during recall, 0.83 on average while the "
+            "sequence is written), and content lookups get more confusable the more rows are written, so "
+            "slips grow with length. Freshly converged models (the sweep's seeds, stopped as soon as the "
+            "held-out check passed) generalise less far than the shipped model, which was trained for "
+            "12,000 steps.",
+    "ngrams": "Target (within 0.5 bits per 200-bit sequence of the optimal estimator) not met: the shipped NTM "
+              "(LSTM controller) spends 2.25 bits per sequence more than the exact Bayesian estimator on 1,000 "
+              "fresh sequences (the estimator itself spends about 125 bits per sequence). The feed-forward NTM sat near "
+              "50 bits above it; the LSTM-controller NTM too, until about 75,000 sequences, when it fell within "
+              "a few thousand sequences to about 4, the step where it started to count per context; lowering "
+              "Adam's rate from 1e-3 to 1e-4 took it from about 3.7 to 2.3. For scale, estimators that count "
+              "the last k bits as context spend 183 (k = 0), 178, 171, 162 and 146 (k = 4) bits per sequence "
+              "on 500 sequences where the optimal one (k = 5) spends 127.",
+    "priority_sort": "Target (< 18 wrong bits per sequence) not met. The shipped NTM (feed-forward controller, "
+                     "one head pair, where the paper used 8 pairs and 512 units) makes 20.3 wrong bits per sequence "
+                     "(of 128) after 970,000 sequences, 59.9 bits of cross-entropy: it places the middle of the "
+                     "sorted sequence right and blurs its ends. Lowering Adam's rate from 1e-3 to 3e-4 after "
+                     "620,000 sequences took it from about 24 to 20.5 within 350,000 more; it was still falling "
+                     "when its time ran out. The LSTM baseline was at 45.6 (held-out) after its 10 minutes (127,000 sequences).",
+    "repeat_copy": "Not learned in this project's budget; no model ships for it. Four attempts, each one seed: "
+                   "NTM feed-forward (74,000 sequences), NTM LSTM controller (145,000), LSTM controller with a "
+                   "curriculum over the length (2, 4, ... 10; 121,000) and the same with batch 8 (153,000): "
+                   "the training cost stayed at 80-90 wrong bits per sequence (about 120 for random output). "
+                   "The batch-8 curriculum run copies length 1 perfectly at every repeat count but not length 5. "
+                   "The paper's machine needed on the order of 100,000 single-sequence updates; these runs made "
+                   "at most 19,000 updates.",
+    "associative_recall": "The NTM with an LSTM controller learns the task in every seed (3/3); the "
+                          "feed-forward controller with one head pair (the paper used 4 heads and 256 units) "
+                          "and the LSTM baseline stayed at 3-4 wrong bits per query in their budgets. The shipped "
+                          "model (trained on 2-6 items) answers queries about up to 15 items without error. "
+                          "In the picture the read head jumps by content to the queried item when the query "
+                          "ends, moves on by one item and reads out the next one.",
+}
+
+
 def ntm(*args: str, check: bool = True) -> str:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     r = subprocess.run([sys.executable, "-m", "ntmkit", *args], capture_output=True, text=True, env=env)
@@ -115,11 +163,19 @@ def render(tasks: list[str]) -> None:
              "Every number here was measured on a 2-core CPU machine. The page is regenerated by "
              "`python benchmarks/results.py` (learning curves from the stored sweeps in "
              "`benchmarks/results/sweeps/`, which `python benchmarks/results.py --train` reruns with "
-             "`ntm sweep`; everything else from the models shipped in `src/ntmkit/pretrained/`).", ""]
+             "`ntm sweep`; everything else from the models shipped in `src/ntmkit/pretrained/`).",
+             "",
+             "Read the training figures with two cautions. The runs shared the two cores with two to four other "
+             "runs, so their seconds overstate a run alone by two to four times. And the budgets were not equal: "
+             "the LSTM baselines had 6 minutes per seed on copy and 10 minutes elsewhere, the NTMs up to 100 "
+             "minutes on the harder tasks (each row names its command). Most rows are one seed; copy and "
+             "associative recall (NTM, LSTM controller) have three.", ""]
     for task in tasks:
         cls = TASKS[task]
         lines += [f"## {task}", "", f"Cost: {cls.cost_name}; learned below {cls.learned_below:g}.", "",
                   f"**The paper:** {PAPER[task]}.", ""]
+        if task in NOTES:
+            lines += [NOTES[task], ""]
         rows = curves_figure(task, PICTURES / f"{task}_curves.png")
         if rows:
             seeds, minutes = BUDGET[task]
