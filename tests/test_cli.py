@@ -323,3 +323,17 @@ def test_sweep_trains_seeds_in_parallel_and_summarises(tmp_path):
     # each seed is an ordinary run with its own seed
     logs = [json.loads((tmp_path / "sw" / f"seed-{k}" / "logs" / "summary.json").read_text()) for k in (0, 1)]
     assert [s["seed"] for s in logs] == [0, 1]
+
+
+def test_resume_reports_the_learning_rate_it_continues_with(tmp_path, capsys):
+    code, out, err = train_small(tmp_path, capsys, 3, extra=["--learning_rate", "0.003"])
+    assert code == 0, err
+    assert "adam lr 0.003" in out
+    code, out, err = run(["train", "--epochs", "1", "--steps_per_epoch", "5", "--keep_training", "--quiet",
+                          "--engine", "eager"], tmp_path, capsys)
+    assert code == 0, err
+    assert "adam lr 0.003" in out  # the stored rate, not the default 1e-3
+    code, out, err = run(["train", "--epochs", "1", "--steps_per_epoch", "7", "--keep_training", "--quiet",
+                          "--engine", "eager", "--learning_rate", "0.0001"], tmp_path, capsys)
+    assert code == 0, err
+    assert "adam lr 0.0001" in out and ckpt.load(tmp_path / "ck")["optimizer"]["param_groups"][0]["lr"] == 1e-4

@@ -404,7 +404,8 @@ def cmd_train(args, argv: list[str]) -> int:
     world = int(os.environ.get("WORLD_SIZE", 1))
     batch_note = f"batch {cfg.batch_size}" if world == 1 else \
         f"batch {cfg.batch_size} x {world} processes = {cfg.batch_size * world} effective"
-    lr = cfg.learning_rate if cfg.learning_rate is not None else DEFAULT_LR[cfg.optimizer]
+    lr = cfg.learning_rate if cfg.learning_rate is not None else \
+        data["optimizer"]["param_groups"][0]["lr"] if data is not None else DEFAULT_LR[cfg.optimizer]
     print(f"training {kind} on {task.describe()}, {n_params:,} parameters, {batch_note}, "
           f"{cfg.optimizer} lr {lr:g}; checkpoints in {cfg.checkpoint_dir}, logs in {cfg.train_log_dir}")
     if cfg.engine == "compiled" and kind == "ntm":
