@@ -42,14 +42,6 @@ class AssociativeRecallTask(Task):
     def output_size(self) -> int:
         return self.bits
 
-    @property
-    def min_level(self) -> int:
-        return self.min_items
-
-    @property
-    def max_level(self) -> int:
-        return self.max_items
-
     def steps(self, items: int) -> int:
         k = self.item_length
         return (k + 1) * (items + 1) + 1 + k

@@ -57,14 +57,14 @@ class Task(ABC):
         """Width of a target vector."""
 
     @property
-    @abstractmethod
     def min_level(self) -> int:
-        """Easiest level of the training range."""
+        """Easiest level of the training range (the bottom of the first axis)."""
+        return self.axis_range(next(iter(self.axes)))[0]
 
     @property
-    @abstractmethod
     def max_level(self) -> int:
-        """Hardest level of the training range."""
+        """Hardest level of the training range (the top of the first axis)."""
+        return self.axis_range(next(iter(self.axes)))[1]
 
     @abstractmethod
     def make_batch(self, batch_size: int, generator: torch.Generator, max_level: int | None = None,

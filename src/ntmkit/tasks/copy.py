@@ -42,14 +42,6 @@ class CopyTask(Task):
     def output_size(self) -> int:
         return self.bits
 
-    @property
-    def min_level(self) -> int:
-        return self.min_length
-
-    @property
-    def max_level(self) -> int:
-        return self.max_length
-
     def memory_needed(self, level: int) -> int:
         return level
 

@@ -78,14 +78,6 @@ class NGramsTask(Task):
     def output_size(self) -> int:
         return 1
 
-    @property
-    def min_level(self) -> int:
-        return self.min_length
-
-    @property
-    def max_level(self) -> int:
-        return self.max_length
-
     def generalisation_levels(self) -> list[int]:
         return [50, 100, 200, 400, 800]
 

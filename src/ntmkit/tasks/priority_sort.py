@@ -43,14 +43,6 @@ class PrioritySortTask(Task):
     def output_size(self) -> int:
         return self.bits
 
-    @property
-    def min_level(self) -> int:
-        return self.min_items
-
-    @property
-    def max_level(self) -> int:
-        return self.max_items
-
     def memory_needed(self, level: int) -> int:
         return level
 

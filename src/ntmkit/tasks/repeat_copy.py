@@ -45,14 +45,6 @@ class RepeatCopyTask(Task):
     def output_size(self) -> int:
         return self.bits + 1  # data, end marker
 
-    @property
-    def min_level(self) -> int:
-        return self.min_length
-
-    @property
-    def max_level(self) -> int:
-        return self.max_length
-
     def memory_needed(self, level: int) -> int:
         return level
 
