@@ -187,3 +187,53 @@ def test_resize_memory_keeps_the_old_rows_and_the_initial_weighting():
     assert torch.isfinite(y).all()
     with pytest.raises(ValueError, match="memory can only grow"):
         model.resize_memory(3)
+
+
+def test_a_smaller_initial_state_cuts_the_memory_and_renormalises_the_weightings():
+    torch.manual_seed(0)
+    ntm = small(memory_locations=8)
+    cell = ntm.cell
+    state = ntm.initial_state(2, locations=5)
+    assert state.memory.shape == (2, 5, 3) and state.read_weights.shape == (2, 1, 5)
+    assert torch.equal(state.memory[0], cell.init_memory[:5])
+    expected = torch.softmax(cell.init_write_logits[:, :5], dim=-1)
+    assert torch.allclose(state.write_weights[1], expected)
+    assert torch.allclose(state.read_weights.sum(-1), torch.ones(2, 1))
+    # the full size is the ordinary initial state; a run can start from either
+    assert torch.equal(ntm.initial_state(2, locations=8).memory, ntm.initial_state(2).memory)
+    x = torch.rand(2, 4, 4)
+    y, s = ntm(x, memory_locations=5)
+    y_ref, _ = ntm(x, state=ntm.initial_state(2, locations=5))
+    assert torch.equal(y, y_ref) and s.memory.shape == (2, 5, 3)
+
+
+@pytest.mark.parametrize("locations, message", [(9, r"in \[1, 8\]"), (0, r"in \[1, 8\]"), (2, "shift window")])
+def test_a_bad_initial_memory_size_is_named(locations, message):
+    with pytest.raises(ValueError, match=message):
+        small(memory_locations=8).initial_state(1, locations=locations)
+
+
+def test_state_and_memory_locations_together_are_refused():
+    ntm = small()
+    with pytest.raises(ValueError, match="either state or memory_locations"):
+        ntm(torch.rand(1, 2, 4), state=ntm.initial_state(1), memory_locations=3)
+
+
+def test_focused_initial_weighting_and_gate_bias():
+    ntm = small(memory_locations=6, init_weighting="focused", init_focus=5.0, gate_bias=-2.0, read_heads=2,
+                write_heads=2)
+    w = ntm.initial_state(1).write_weights[0]
+    e5 = torch.exp(torch.tensor(5.0))
+    assert torch.allclose(w[:, 0], (e5 / (e5 + 5)).expand(2)) and torch.allclose(w[:, 1], (1 / (e5 + 5)).expand(2))
+    # in any memory size the heads start on the first row
+    assert int(ntm.initial_state(1, locations=4).read_weights[0, 0].argmax()) == 0
+    heads = ntm.cell.heads
+    # zero controller output: each head's gate (eq. 7) is sigmoid(bias) = sigmoid(-2)
+    raw = heads.projection(torch.zeros(1, 6))
+    raw_w, raw_r = raw.split([2 * heads.write_size, 2 * heads.read_size], dim=-1)
+    gate_w = head_activations(raw_w.view(1, 2, heads.write_size), 3, 1, write=True)[2]
+    gate_r = head_activations(raw_r.view(1, 2, heads.read_size), 3, 1, write=False)[2]
+    expected = torch.sigmoid(torch.tensor(-2.0))
+    assert torch.allclose(gate_w, expected.expand(1, 2)) and torch.allclose(gate_r, expected.expand(1, 2))
+    with pytest.raises(ConfigError, match="init_weighting"):
+        small(init_weighting="peaked")

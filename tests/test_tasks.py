@@ -89,13 +89,14 @@ from ntmkit.tasks.ngrams import optimal_predictions, sample_tables  # noqa: E402
 
 
 def test_repeat_copy_matches_a_hand_built_example():
-    task = RepeatCopyTask(bits=2, min_length=2, max_length=2, min_repeats=2, max_repeats=2)
+    task = RepeatCopyTask(bits=2, min_length=2, max_length=2, min_repeats=2, max_repeats=2, repeat_mean=1.0,
+                          repeat_std=4.0)
     b = task.make_batch(1, torch.Generator().manual_seed(0))
     v = b.inputs[0, :2, :2]
     expected_in = torch.zeros(8, 4)
     expected_in[:2, :2] = v
     expected_in[2, 2] = 1.0  # delimiter
-    expected_in[2, 3] = 2 / 10  # the repeat count, normalised
+    expected_in[2, 3] = (2 - 1.0) / 4.0  # the repeat count, normalised
     expected_target = torch.zeros(8, 3)
     expected_target[3:5, :2] = v
     expected_target[5:7, :2] = v
@@ -111,17 +112,42 @@ def test_repeat_copy_mixed_batches_pad_and_mask():
     b = task.make_batch(50, torch.Generator().manual_seed(1))
     for i in range(50):
         n = int(b.levels[i])
-        r = round(float(b.inputs[i, n, 4]) * 10)
+        r = round(float(b.inputs[i, n, 4]) * task.repeat_std + task.repeat_mean)
         assert 1 <= r <= 10 and b.lengths[i] == (r + 1) * n + 2
         assert b.mask[i].sum() == r * n + 1 and b.targets[i, :, 3].sum() == 1
         assert torch.equal(b.targets[i, n + 1: n + 1 + r * n, :3], b.inputs[i, :n, :3].repeat(r, 1))
+
+
+def test_repeat_copy_count_has_mean_0_and_variance_1_over_the_training_range():
+    """As in the paper: the count channel is normalised over the training range of repeats."""
+    task = RepeatCopyTask(bits=2, min_length=1, max_length=1, min_repeats=1, max_repeats=10)
+    assert task.repeat_mean == 5.5 and task.repeat_std == pytest.approx(math.sqrt(99 / 12))
+    codes = task.encode_repeats(torch.arange(1, 11))
+    assert float(codes.mean()) == pytest.approx(0.0, abs=1e-6)
+    assert float(codes.var(unbiased=False)) == pytest.approx(1.0, abs=1e-6)
+    b = task.make_batch(4000, torch.Generator().manual_seed(3))
+    drawn = b.inputs[:, 1, 3]  # length 1: the count sits at step 1
+    assert float(drawn.mean()) == pytest.approx(0.0, abs=0.05) and float(drawn.std()) == pytest.approx(1.0, abs=0.05)
+
+
+def test_repeat_copy_end_marker_follows_the_last_repeat_at_every_count():
+    task = RepeatCopyTask(bits=3)
+    g = torch.Generator().manual_seed(4)
+    for r in (1, 5, 10, 11, 15, 20):
+        b = task.at("repeats", r).make_batch(8, g)
+        for i in range(8):
+            n = int(b.levels[i])
+            end = n + 1 + r * n
+            assert b.targets[i, :, 3].nonzero().flatten().tolist() == [end] and b.mask[i, end] == 1
+            assert b.mask[i, end + 1:].sum() == 0 and int(b.lengths[i]) == end + 1
 
 
 def test_repeat_copy_can_be_fixed_along_either_axis():
     task = RepeatCopyTask()
     g = torch.Generator().manual_seed(2)
     more = task.at("repeats", 15).make_batch(20, g)
-    assert {round(float(more.inputs[i, int(more.levels[i]), 9]) * 10) for i in range(20)} == {15}
+    # the count keeps the training range's encoding: (15 - 5.5) / 2.87
+    assert {round(float(more.inputs[i, int(more.levels[i]), 9]) * task.repeat_std + 5.5) for i in range(20)} == {15}
     assert set(task.at("length", 7).make_batch(20, g).levels.tolist()) == {7}
     with pytest.raises(TaskError, match="no axis 'items'"):
         task.at("items", 3)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ntmkit import checkpoint as ckpt
-from ntmkit.errors import CheckpointError
+from ntmkit.errors import CheckpointError, ConfigError
 from ntmkit.evaluate import evaluate
 from ntmkit.optim import GravesRMSprop, make_optimizer
 from ntmkit.train import Curriculum, TrainConfig, train
@@ -226,3 +226,53 @@ def test_a_learning_rate_given_on_resume_replaces_the_stored_one(tmp_path):
     lowered = train(small_config(tmp_path, max_steps=10, stop_when_learned=False, learning_rate=3e-4),
                     progress=False)
     assert lowered["step"] == 10 and lowered["learning_rate"] == pytest.approx(3e-4)
+
+
+def test_memory_size_choices():
+    from ntmkit.train import memory_size_choices
+    assert memory_size_choices("auto", 128) == [24, 32, 48, 64, 96, 128]
+    assert memory_size_choices("full", 128) == [128]
+    assert memory_size_choices("64,32,64", 128) == [32, 64]
+    assert memory_size_choices("auto", 16, min_size=3) == [3, 4, 6, 8, 12, 16]
+    for bad in ("200", "0,32", "a,b", ""):
+        with pytest.raises(ConfigError):
+            memory_size_choices(bad, 128, min_size=3)
+
+
+def test_drawn_memory_sizes_fit_the_batch_and_cover_every_size_that_fits():
+    from ntmkit.train import draw_memory_size
+    g = torch.Generator().manual_seed(0)
+    choices = [24, 32, 48, 64, 96, 128]
+    drawn = {draw_memory_size(choices, 30, g) for _ in range(300)}
+    assert drawn == {32, 48, 64, 96, 128}
+    assert {draw_memory_size(choices, 500, g) for _ in range(20)} == {128}  # none fits: the largest
+
+
+def test_training_over_memory_sizes_runs_every_size_and_learns(tmp_path, monkeypatch):
+    """Each batch starts from a memory of a drawn size; the machine still learns copy 1-5, and the
+    stop test checks the top length as well."""
+    from ntmkit.model import NTM
+    seen = []
+    forward = NTM.forward
+
+    def spy(self, x, *args, memory_locations=None, **kw):
+        if torch.is_grad_enabled():
+            seen.append((memory_locations, (x.shape[1] - 1) // 2))
+        return forward(self, x, *args, memory_locations=memory_locations, **kw)
+    monkeypatch.setattr(NTM, "forward", spy)
+    result = train(small_config(tmp_path, max_steps=1500, memory_sizes="6,8,12,16"), progress=False)
+    assert result["learned"]
+    assert {n for n, _ in seen} == {6, 8, 12, 16}
+    assert all(n >= length + 4 for n, length in seen)  # every batch had room for its sequence
+    top = result["final_eval"]["top"]
+    assert top["level"] == 5 and top["sequences"] == 125 and top["cost"] < 0.01
+
+
+def test_steps_after_learned_train_on_at_the_lowered_rate(tmp_path):
+    cfg = small_config(tmp_path, max_steps=1500, steps_after_learned=30, lr_after_learned=0.1)
+    result = train(cfg, progress=False)
+    assert result["learned"] and result["step"] == result["learned_at"]["step"] + 30
+    assert result["learning_rate"] == pytest.approx(3e-4)
+    # resuming a finished run does not train further
+    again = train(cfg, progress=False)
+    assert again["step"] == result["step"] and again["learned_at"] == result["learned_at"]

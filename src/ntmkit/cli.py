@@ -26,6 +26,7 @@ DEFAULTS = dict(
     train_log_dir="./ntm_logs", figure_dir="./ntm_figures", max_to_keep=3, report_interval=200,
     sequences=100, threads=1, curriculum_start=5, curriculum_step=5, engine="compiled",
     learn_r_bias=True, learn_w_bias=True, learn_m_bias=True, curriculum=False, batch_lengths="same",
+    memory_sizes="auto", init_weighting="random", gate_bias=0.0, steps_after_learned=0, lr_after_learned=1.0,
 )
 # Task flags -> the task option they set; each task takes the ones its class has (its own
 # defaults fill in the rest, e.g. lengths 1-20 for copy and 1-10 for repeat copy).
@@ -34,7 +35,7 @@ TASK_FLAGS = {"in_bits": "bits", "min_sequence": "min_length", "max_sequence": "
               "max_items": "max_items", "item_length": "item_length", "ngram": "n", "sort_outputs": "outputs"}
 MODEL_FLAGS = ("controller", "controller_size", "controller_layers", "memory_locations", "memory_vector_size",
                "maximum_shifts", "read_heads", "write_heads", "memory_init", "learn_r_bias", "learn_w_bias",
-               "learn_m_bias")
+               "learn_m_bias", "init_weighting", "gate_bias")
 
 
 MIN_FREE_BYTES = 50 * 2**20
@@ -146,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--write_heads", "--write-heads", type=int, help="write heads (default 1)")
     m.add_argument("--memory_init", "--memory-init", choices=["constant", "random"],
                    help="initial memory: constant 1e-6 (default) or random")
+    m.add_argument("--init_weighting", "--init-weighting", choices=["random", "focused"],
+                   help="the heads' initial weightings: random (default) or focused on the first row")
+    m.add_argument("--gate_bias", "--gate-bias", type=float,
+                   help="initial bias of the heads' interpolation gates (default 0; negative favours "
+                        "location-based moves)")
     m.add_argument("--learn_r_bias", "--learn-r-bias", action=argparse.BooleanOptionalAction, default=None,
                    help="learn the initial read vectors (default: learned; --no-learn_r_bias keeps it fixed)")
     m.add_argument("--learn_w_bias", "--learn-w-bias", action=argparse.BooleanOptionalAction, default=None,
@@ -176,6 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--batch_lengths", "--batch-lengths", choices=["same", "mixed"],
                    help="same (default): one length per batch, drawn from [min, max], so no step is spent on "
                         "padding; mixed: lengths differ inside a batch (padded, masked)")
+    o.add_argument("--memory_sizes", "--memory-sizes",
+                   help="memory rows per training batch: auto (default: drawn per batch from 3/16, 1/4, 3/8, 1/2, "
+                        "3/4 and all of --memory_locations, at least the rows the batch needs + 4; teaches the "
+                        "machine to generalise), full (always --memory_locations) or sizes such as 32,64,128")
+    o.add_argument("--steps_after_learned", "--steps-after-learned", type=int,
+                   help="once the stop test passes, train this many more steps before stopping (default 0)")
+    o.add_argument("--lr_after_learned", "--lr-after-learned", type=float,
+                   help="multiply the learning rate by this for the steps after learning (default 1)")
     o.add_argument("--max_minutes", "--max-minutes", type=float,
                    help="stop after this many minutes of training (a fixed budget; checkpoint kept)")
     o.add_argument("--keep_training", "--keep-training", action="store_true",
@@ -205,7 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--values", help="evaluate: comma-separated values of the axis (default: copy every length "
                                     "1-120; the top can be raised with --max_sequence / --max_items / "
                                     "--max_repeats)")
-    e.add_argument("--seeds", type=int, help="sweep: seeds 0 .. N-1 to train (default 3)")
+    e.add_argument("--seeds", type=int, help="sweep: how many seeds to train (default 3)")
+    e.add_argument("--first_seed", "--first-seed", type=int, help="sweep: the first seed (default 0)")
+    e.add_argument("--evaluate", action=argparse.BooleanOptionalAction, default=None,
+                   help="sweep: evaluate each trained seed on fresh sequences at --values (default: the task's "
+                        "generalisation levels, copy 10,20,30,50,80,120), --sequences each (default on)")
     e.add_argument("--jobs", type=int, help="sweep: training processes at once (default: the number of cores)")
     e.add_argument("--sweep_dir", "--sweep-dir", help="sweep: where runs and plots go (default ./ntm_sweep/TASK)")
 
@@ -246,6 +264,8 @@ def validate(args) -> None:
                 "steps_per_epoch", "max_to_keep", "report_interval", "sequences", "threads", "curriculum_start",
                 "curriculum_step", "maximum_shifts", "nproc", "min_repeats", "max_repeats", "min_items",
                 "max_items", "item_length", "ngram", "sort_outputs", "seeds", "jobs")
+    if getattr(args, "first_seed", None) is not None and args.first_seed < 0:
+        raise UsageError(f"--first_seed must be >= 0, got {args.first_seed}")
     for name in positive:
         v = getattr(args, name)
         if v is not None and v < 1:
@@ -260,9 +280,18 @@ def validate(args) -> None:
             raise UsageError(f"the copy task outputs what it reads: --in_bits ({args.in_bits or 8}) must equal "
                              f"--out_bits ({args.out_bits})")
     task_options(args)  # a flag the task does not take is an error here
+    if args.memory_sizes is not None:
+        from .errors import ConfigError
+        from .train import memory_size_choices
+        if value(args, "model") != "ntm":
+            raise UsageError("--memory_sizes applies to the NTM only (the LSTM baseline has no memory): drop it")
+        try:
+            memory_size_choices(args.memory_sizes, value(args, "memory_locations"), value(args, "maximum_shifts"))
+        except ConfigError as e:
+            raise UsageError(f"--memory_sizes: {e}") from None
     if args.max_minutes is not None and not (math.isfinite(args.max_minutes) and args.max_minutes > 0):
         raise UsageError(f"--max_minutes must be a positive number, got {args.max_minutes}")
-    for name in ("learning_rate", "momentum", "clip_grad_min", "clip_grad_max"):
+    for name in ("learning_rate", "momentum", "clip_grad_min", "clip_grad_max", "gate_bias", "lr_after_learned"):
         v = getattr(args, name)
         if v is not None and not math.isfinite(v):
             raise UsageError(f"--{name} must be a finite number, got {v}")
@@ -274,6 +303,10 @@ def validate(args) -> None:
         raise UsageError("--clip_grad_min must not be larger than --clip_grad_max")
     if max(abs(value(args, "clip_grad_min")), abs(value(args, "clip_grad_max"))) == 0:
         raise UsageError("the gradient clipping bound is 0, which would stop learning: give --clip_grad_max > 0")
+    if args.steps_after_learned is not None and args.steps_after_learned < 0:
+        raise UsageError(f"--steps_after_learned must be >= 0, got {args.steps_after_learned}")
+    if args.lr_after_learned is not None and not args.lr_after_learned > 0:
+        raise UsageError(f"--lr_after_learned must be > 0, got {args.lr_after_learned}")
     if args.seed is not None and args.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
     device = value(args, "device")
@@ -299,7 +332,8 @@ def model_options(args, kind: str) -> dict:
                 read_heads=value(args, "read_heads"), write_heads=value(args, "write_heads"),
                 shift_range=(value(args, "maximum_shifts") - 1) // 2, memory_init=value(args, "memory_init"),
                 learn_r_bias=value(args, "learn_r_bias"), learn_w_bias=value(args, "learn_w_bias"),
-                learn_m_bias=value(args, "learn_m_bias"))
+                learn_m_bias=value(args, "learn_m_bias"), init_weighting=value(args, "init_weighting"),
+                gate_bias=value(args, "gate_bias"))
 
 
 def task_options(args) -> dict:
@@ -396,6 +430,8 @@ def cmd_train(args, argv: list[str]) -> int:
         checkpoint_dir=value(args, "checkpoint_dir"), train_log_dir=value(args, "train_log_dir"),
         report_interval=value(args, "report_interval"), max_to_keep=value(args, "max_to_keep"),
         threads=value(args, "threads"), engine=value(args, "engine"), batch_levels=value(args, "batch_lengths"),
+        memory_sizes=value(args, "memory_sizes"), steps_after_learned=value(args, "steps_after_learned"),
+        lr_after_learned=value(args, "lr_after_learned"),
         max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
     from .train import make_task, build_model, model_config_for
     from .optim import DEFAULT_LR
@@ -414,13 +450,26 @@ def cmd_train(args, argv: list[str]) -> int:
     result = train(cfg, progress=not args.quiet)
     status = ("learned" if result["learned"] else "interrupted" if result["interrupted"]
               else "stopped at the time limit" if result["time_up"] else "stopped at the step limit")
-    print(f"{status} after {result['step']} steps, {result['sequences']:,} sequences, {result['seconds']:.1f} s; "
-          f"checkpoint {result['checkpoint']}")
+    at = result["learned_at"]
+    if at is not None and at["step"] != result["step"]:
+        status = (f"learned after {at['step']} steps, {at['sequences']:,} sequences, {at['seconds']:.1f} s; "
+                  f"trained on to step {result['step']}" if not result["interrupted"] else
+                  f"learned at step {at['step']}, then interrupted at step {result['step']}")
+        print(f"{status} ({result['sequences']:,} sequences, {result['seconds']:.1f} s in all); "
+              f"checkpoint {result['checkpoint']}")
+    else:
+        print(f"{status} after {result['step']} steps, {result['sequences']:,} sequences, {result['seconds']:.1f} s; "
+              f"checkpoint {result['checkpoint']}")
     if result["final_eval"] is not None:
         e = result["final_eval"]
         extra = "" if task.cost_name.startswith("bit errors") else f", {e['cost']:.4f} {task.cost_name}"
         print(f"held-out check: {e['bit_errors']:.4f} bit errors per sequence{extra} on {e['sequences']} "
               f"sequences of {task.describe()}")
+        if "top" in e:
+            top = e["top"]
+            extra = "" if task.cost_name.startswith("bit errors") else f", {top['cost']:.4f} {task.cost_name}"
+            print(f"  and {top['bit_errors']:.4f}{extra} on {top['sequences']} more at {task.level_name} "
+                  f"{top['level']} (the top of the range)")
     if not result["interrupted"]:
         _short_test(result["model"], task, value(args, "seed"), value(args, "device"))
     return 0
@@ -573,11 +622,12 @@ def cmd_evaluate(args) -> int:
     lo, hi = trained.axis_range(axis)
     print(f"model: {source}")
     print(f"{name}: {trained.cost_name} against {axis} ({n} sequences each; trained on {axis} {lo}-{hi})")
-    print(f"{axis:>8}  {'bit errors':>10}  {'perfect':>7}  {'bits (CE)':>10}" +
+    print(f"{axis:>8}  {'bit errors':>10}  {'bits wrong':>10}  {'perfect':>7}  {'bits (CE)':>10}" +
           ("" if trained.cost_name.startswith("bit errors") else f"  {'cost':>8}"))
 
     def show(row):
-        print(f"{row[axis]:>8}  {row['bit_errors']:>10.3f}  {row['perfect']:>7.1%}  {row['bits']:>10.3f}" +
+        print(f"{row[axis]:>8}  {row['bit_errors']:>10.3f}  {row.get('wrong_share', 0.0):>10.3%}  "
+              f"{row['perfect']:>7.1%}  {row['bits']:>10.3f}" +
               ("" if trained.cost_name.startswith("bit errors") else f"  {row['cost']:>8.3f}"), flush=True)
 
     g = torch.Generator().manual_seed(value(args, "seed") + 4242)

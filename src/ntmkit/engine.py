@@ -17,13 +17,32 @@ import torch
 RECOMPILE_LIMIT = 64
 
 
-def compile_step(cell: torch.nn.Module):
-    """``cell.step`` compiled for the current device; same signature and results."""
+def compile_step(cell: torch.nn.Module, vary_memory: bool = False):
+    """``cell.step`` compiled for the current device; same signature and results.
+
+    With ``vary_memory`` the number of memory rows is a symbolic size in the compiled graph, so
+    training over several memory sizes compiles once (about 25 s) instead of once per size (about
+    12 s each); a fixed size keeps the fully specialised graph, about 10% faster per step.
+    """
     config = torch._dynamo.config
     for name in ("recompile_limit", "cache_size_limit"):
         if hasattr(config, name) and getattr(config, name) < RECOMPILE_LIMIT:
             setattr(config, name, RECOMPILE_LIMIT)
-    return torch.compile(cell.step, dynamic=False)
+    if not vary_memory:
+        return torch.compile(cell.step, dynamic=False)
+    compiled = torch.compile(cell.step, dynamic=None)
+
+    def step(x, state):
+        mark_memory_dynamic(state)
+        return compiled(x, state)
+    return step
+
+
+def mark_memory_dynamic(state) -> None:
+    """Mark the memory-rows dimension of an NTMState's tensors as symbolic for torch.compile."""
+    torch._dynamo.mark_dynamic(state.memory, 1)  # [B, N, M]
+    torch._dynamo.mark_dynamic(state.read_weights, 2)  # [B, H, N]
+    torch._dynamo.mark_dynamic(state.write_weights, 2)
 
 
 def compiler_available() -> bool:

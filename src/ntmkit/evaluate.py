@@ -16,7 +16,8 @@ def evaluate(model: torch.nn.Module, task: Task, sequences: int, generator: torc
     With ``level`` every sequence has that level (copy: length); otherwise levels are drawn from
     the task's range (up to ``max_level``). Returns the means of the task's scores (``bits`` and
     ``bit_errors`` per sequence, ``perfect``: the share of sequences without a wrong bit,
-    ``cost``: the task's headline number, and any task-specific ones) and ``sequences``.
+    ``cost``: the task's headline number, and any task-specific ones), ``wrong_share`` (wrong
+    output bits / scored output bits, over all the sequences) and ``sequences``.
     """
     was_training = model.training
     model.eval()
@@ -34,7 +35,11 @@ def evaluate(model: torch.nn.Module, task: Task, sequences: int, generator: torc
             done += n
     finally:
         model.train(was_training)
-    return {**{k: v / max(done, 1) for k, v in totals.items()}, "sequences": done}
+    result = {**{k: v / max(done, 1) for k, v in totals.items()}, "sequences": done}
+    if totals.get("target_bits"):
+        # The share of output bits wrong, the unit of the paper's and other reproductions' tables.
+        result["wrong_share"] = totals["bit_errors"] / totals["target_bits"]
+    return result
 
 
 def generalisation(model: torch.nn.Module, task: Task, levels: list[int], sequences: int,

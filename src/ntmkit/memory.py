@@ -72,13 +72,24 @@ class Heads(nn.Module):
     """All read and write heads of one NTM, driven from one projection of the controller output."""
 
     def __init__(self, controller_size: int, read_heads: int, write_heads: int,
-                 memory_vector_size: int, shift_range: int):
+                 memory_vector_size: int, shift_range: int, gate_bias: float = 0.0):
         super().__init__()
         self.read_heads, self.write_heads = read_heads, write_heads
         self.memory_vector_size, self.shift_range = memory_vector_size, shift_range
         self.read_size = sum(head_param_sizes(memory_vector_size, shift_range, write=False))
         self.write_size = sum(head_param_sizes(memory_vector_size, shift_range, write=True))
         self.projection = nn.Linear(controller_size, read_heads * self.read_size + write_heads * self.write_size)
+        if gate_bias:
+            with torch.no_grad():
+                self.projection.bias[self.gate_columns()] = gate_bias
+
+    def gate_columns(self) -> torch.Tensor:
+        """Columns of the projection that hold each head's interpolation gate (eq. 7)."""
+        gate = self.memory_vector_size + 1  # after the key (M) and beta (1)
+        write = [h * self.write_size + gate for h in range(self.write_heads)]
+        start = self.write_heads * self.write_size
+        read = [start + h * self.read_size + gate for h in range(self.read_heads)]
+        return torch.tensor(write + read)
 
     def forward(self, h: torch.Tensor, memory: torch.Tensor, read_w: torch.Tensor, write_w: torch.Tensor):
         """One step of the heads: write (eq. 3-4) then read (eq. 2) the written memory.

@@ -15,6 +15,7 @@ from .errors import ConfigError
 from .memory import Heads, HeadOutput, NTMState
 
 MEMORY_INITS = ("constant", "random")
+INIT_WEIGHTINGS = ("random", "focused")
 
 
 @dataclass
@@ -38,6 +39,13 @@ class NTMConfig:
     learn_r_bias: bool = True  # learn the initial read vectors
     learn_w_bias: bool = True  # learn the initial head weightings (kept distributions by a softmax)
     learn_m_bias: bool = True  # learn the initial memory (starting from memory_init)
+    # The heads' initial weightings: "random" (random logits) or "focused" (logit init_focus on the
+    # first row, 0 elsewhere), which starts every head on row 0 in any memory size.
+    init_weighting: str = "random"
+    init_focus: float = 5.0
+    # Initial bias of every head's interpolation gate (eq. 7): negative values start the heads
+    # favouring location-based moves over content lookups.
+    gate_bias: float = 0.0
 
     def __post_init__(self):
         for name in ("input_size", "output_size", "controller_size", "controller_layers",
@@ -54,6 +62,13 @@ class NTMConfig:
             raise ConfigError(f"controller must be one of {', '.join(CONTROLLERS)}, got {self.controller!r}")
         if self.memory_init not in MEMORY_INITS:
             raise ConfigError(f"memory_init must be one of {', '.join(MEMORY_INITS)}, got {self.memory_init!r}")
+        if self.init_weighting not in INIT_WEIGHTINGS:
+            raise ConfigError(f"init_weighting must be one of {', '.join(INIT_WEIGHTINGS)}, "
+                              f"got {self.init_weighting!r}")
+        for name in ("init_focus", "gate_bias"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -101,7 +116,8 @@ class NTMCell(nn.Module):
         read_size = c.read_heads * c.memory_vector_size
         self.controller = make_controller(c.controller, c.input_size + read_size, c.controller_size,
                                           c.controller_layers)
-        self.heads = Heads(c.controller_size, c.read_heads, c.write_heads, c.memory_vector_size, c.shift_range)
+        self.heads = Heads(c.controller_size, c.read_heads, c.write_heads, c.memory_vector_size, c.shift_range,
+                           c.gate_bias)
         self.output = nn.Linear(c.controller_size + read_size, c.output_size)
 
         # Initial state ("bias vectors"). Weightings are stored as logits and pass through a
@@ -113,9 +129,18 @@ class NTMCell(nn.Module):
         else:
             memory = torch.empty(n, m).uniform_(-1.0, 1.0) / math.sqrt(m)
         self._init_tensor("init_memory", memory, c.learn_m_bias)
-        self._init_tensor("init_read_logits", torch.randn(c.read_heads, n), c.learn_w_bias)
-        self._init_tensor("init_write_logits", torch.randn(c.write_heads, n), c.learn_w_bias)
+        self._init_tensor("init_read_logits", self._initial_logits(c.read_heads), c.learn_w_bias)
+        self._init_tensor("init_write_logits", self._initial_logits(c.write_heads), c.learn_w_bias)
         self._init_tensor("init_reads", torch.randn(c.read_heads, m) * 0.01, c.learn_r_bias)
+
+    def _initial_logits(self, heads: int) -> torch.Tensor:
+        """``[heads, N]`` logits of the initial weightings (see ``NTMConfig.init_weighting``)."""
+        c = self.config
+        if c.init_weighting == "random":
+            return torch.randn(heads, c.memory_locations)
+        logits = torch.zeros(heads, c.memory_locations)
+        logits[:, 0] = c.init_focus
+        return logits
 
     def _init_tensor(self, name: str, value: torch.Tensor, learned: bool) -> None:
         if learned:
@@ -157,14 +182,30 @@ class NTMCell(nn.Module):
         pad = logits.min(dim=-1, keepdim=True).values - 60.0
         return torch.cat([logits, pad.expand(-1, extra)], dim=-1)
 
-    def initial_state(self, batch: int) -> NTMState:
-        """The state every sequence starts from, expanded to ``batch`` samples."""
+    def initial_state(self, batch: int, locations: int | None = None) -> NTMState:
+        """The state every sequence starts from, expanded to ``batch`` samples.
+
+        ``locations`` (``n <= N``) starts from a smaller memory: the first ``n`` rows of the
+        initial memory, and the initial weightings renormalised over those rows. Addressing does
+        not depend on the number of rows, so the same machine runs in either; training over
+        several sizes (``TrainConfig.memory_sizes``) teaches it to use only the rows it needs.
+        """
         dev, dt = self.output.weight.device, self.output.weight.dtype
+        n = self.config.memory_locations
+        if locations is None:
+            locations = n
+        if isinstance(locations, bool) or not isinstance(locations, int) or not 1 <= locations <= n:
+            raise ValueError(f"locations must be an integer in [1, {n}] (the model's memory), got {locations!r}: "
+                             f"use resize_memory() to run with a larger memory")
+        if 2 * self.config.shift_range + 1 > locations:
+            raise ValueError(f"locations={locations} is narrower than the shift window "
+                             f"({2 * self.config.shift_range + 1}): use at least that many rows")
         # Contiguous copies, so every step sees tensors of the same layout (one compiled graph).
         return NTMState(
-            memory=self.init_memory.expand(batch, -1, -1).contiguous(),
-            read_weights=torch.softmax(self.init_read_logits, dim=-1).expand(batch, -1, -1).contiguous(),
-            write_weights=torch.softmax(self.init_write_logits, dim=-1).expand(batch, -1, -1).contiguous(),
+            memory=self.init_memory[:locations].expand(batch, -1, -1).contiguous(),
+            read_weights=torch.softmax(self.init_read_logits[:, :locations], dim=-1).expand(batch, -1, -1).contiguous(),
+            write_weights=torch.softmax(self.init_write_logits[:, :locations], dim=-1).expand(batch, -1, -1)
+            .contiguous(),
             read_vectors=self.init_reads.expand(batch, -1, -1).contiguous(),
             controller=self.controller.initial_state(batch, dev, dt),
         )
@@ -204,9 +245,10 @@ class NTM(nn.Module):
         ntm = NTM(9, 8)                       # copy task: 8 bits + delimiter in, 8 bits out
         logits, state = ntm(x)                # x: [batch, time, 9] -> logits: [batch, time, 8]
 
-    ``forward(x, state=None, lengths=None, return_trace=False)``:
+    ``forward(x, state=None, lengths=None, return_trace=False, memory_locations=None)``:
         x: ``[B, T, input_size]`` float. state: an :class:`NTMState` to continue from, or None
-        for the initial state. lengths: optional ``[B]`` integer tensor; steps at or past a
+        for the initial state (with ``memory_locations`` rows if given, see
+        :meth:`NTMCell.initial_state`). lengths: optional ``[B]`` integer tensor; steps at or past a
         sample's length leave its state unchanged and output zeros, so the returned state is
         each sample's state at its own end. return_trace: also return a dict of per-step
         tensors, each ``[B, T, ...]``: ``read_weights``, ``write_weights``, ``erase``, ``add``,
@@ -219,14 +261,15 @@ class NTM(nn.Module):
         self.cell = NTMCell(self.config)
         self._compiled_step = None
 
-    def compile_step(self, enabled: bool = True) -> "NTM":
+    def compile_step(self, enabled: bool = True, vary_memory: bool = False) -> "NTM":
         """Run the training step through ``torch.compile`` (the fast path; see :mod:`ntmkit.engine`).
 
         The compiled step is used when gradients are being recorded; inference stays eager, where
-        large batches already run efficiently. Returns ``self``.
+        large batches already run efficiently. ``vary_memory``: one graph for every memory size
+        (for training with ``memory_locations`` drawn per batch). Returns ``self``.
         """
         from .engine import compile_step
-        self._compiled_step = compile_step(self.cell) if enabled else None
+        self._compiled_step = compile_step(self.cell, vary_memory) if enabled else None
         return self
 
     @classmethod
@@ -234,8 +277,9 @@ class NTM(nn.Module):
         d = config.to_dict()
         return cls(d.pop("input_size"), d.pop("output_size"), **d)
 
-    def initial_state(self, batch: int) -> NTMState:
-        return self.cell.initial_state(batch)
+    def initial_state(self, batch: int, locations: int | None = None) -> NTMState:
+        """See :meth:`NTMCell.initial_state`."""
+        return self.cell.initial_state(batch, locations)
 
     def resize_memory(self, locations: int) -> "NTM":
         """Run with ``locations`` memory rows (see :meth:`NTMCell.resize_memory`). Returns ``self``."""
@@ -244,7 +288,9 @@ class NTM(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor, state: NTMState | None = None, lengths: torch.Tensor | None = None,
-                return_trace: bool = False):
+                return_trace: bool = False, memory_locations: int | None = None):
+        if state is not None and memory_locations is not None:
+            raise ValueError("give either state or memory_locations (the size of a fresh initial state), not both")
         check_sequence_input(x, self.config.input_size, lengths)
         device = self.cell.output.weight.device
         if x.device != device:
@@ -252,7 +298,7 @@ class NTM(nn.Module):
                              f"(x.to('{device}') or model.to('{x.device}'))")
         b, t, _ = x.shape
         if state is None:
-            state = self.cell.initial_state(b)
+            state = self.cell.initial_state(b, memory_locations)
         # Time-major and contiguous: every step gets a [B, input] tensor of the same layout,
         # whatever the sequence length (so one compiled graph serves every length).
         xs = x.to(self.cell.output.weight.dtype).transpose(0, 1).clone(memory_format=torch.contiguous_format)

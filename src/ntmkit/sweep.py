@@ -20,7 +20,8 @@ import numpy as np
 # Flags the sweep sets itself for each seed, or that only the sweep reads.
 _OWN = {"--seeds": 1, "--jobs": 1, "--sweep_dir": 1, "--sweep-dir": 1, "--seed": 1, "--checkpoint_dir": 1,
         "--checkpoint-dir": 1, "--train_log_dir": 1, "--train-log-dir": 1, "--nproc": 1, "--quiet": 0,
-        "--threads": 1}
+        "--threads": 1, "--first_seed": 1, "--first-seed": 1, "--values": 1, "--sequences": 1, "--evaluate": 0,
+        "--no-evaluate": 0}
 
 
 def passthrough(argv: list[str]) -> list[str]:
@@ -40,8 +41,10 @@ def passthrough(argv: list[str]) -> list[str]:
     return out
 
 
-def run_seeds(train_args: list[str], seeds: list[int], sweep_dir: Path, jobs: int, log=print) -> None:
-    """Train every seed (``jobs`` processes at a time, one thread each); returns when all are done."""
+def run_seeds(train_args: list[str], seeds: list[int], sweep_dir: Path, jobs: int, log=print,
+              command: str = "train", log_name: str = "train.log", per_seed=lambda d: []) -> None:
+    """Run ``ntm COMMAND`` for every seed (``jobs`` processes at a time, one thread each) in its
+    own directory; returns when all are done."""
     pending = list(seeds)
     running: dict[int, tuple[subprocess.Popen, object]] = {}
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -50,18 +53,18 @@ def run_seeds(train_args: list[str], seeds: list[int], sweep_dir: Path, jobs: in
             seed = pending.pop(0)
             d = sweep_dir / f"seed-{seed}"
             d.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, "-m", "ntmkit", "train", *train_args, "--seed", str(seed), "--quiet",
-                   "--threads", "1", "--checkpoint_dir", str(d / "ck"), "--train_log_dir", str(d / "logs")]
-            out = open(d / "train.log", "a")
+            cmd = [sys.executable, "-m", "ntmkit", command, *train_args, "--seed", str(seed), "--quiet",
+                   "--threads", "1", "--checkpoint_dir", str(d / "ck"), "--train_log_dir", str(d / "logs"), *per_seed(d)]
+            out = open(d / log_name, "a")
             running[seed] = (subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env), out)
-            log(f"seed {seed}: started (log {d / 'train.log'})")
+            log(f"seed {seed}: {command} started (log {d / log_name})")
         time.sleep(0.5)
         for seed, (proc, out) in list(running.items()):
             if proc.poll() is not None:
                 out.close()
                 del running[seed]
-                log(f"seed {seed}: " + ("done" if proc.returncode == 0 else
-                                        f"failed with exit code {proc.returncode} (see its train.log)"))
+                log(f"seed {seed}: {command} " + ("done" if proc.returncode == 0 else
+                                                  f"failed with exit code {proc.returncode} (see its {log_name})"))
 
 
 def read_run(run_dir: Path) -> dict:
@@ -76,7 +79,20 @@ def read_run(run_dir: Path) -> dict:
                 continue  # a line cut short by a kill
     summary_path = run_dir / "logs" / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
-    return {"rows": rows, "summary": summary}
+    evaluations = sorted((run_dir / "eval").glob("evaluate_*.json")) if (run_dir / "eval").is_dir() else []
+    evaluation = json.loads(evaluations[0].read_text()) if evaluations else None
+    return {"rows": rows, "summary": summary, "evaluation": evaluation}
+
+
+def generalisation_row(evaluation: dict | None) -> dict | None:
+    """A seed's ``ntm evaluate`` result as {value: bit errors per sequence, ...} plus its settings."""
+    if not evaluation:
+        return None
+    axis = evaluation["axis"]
+    return {"axis": axis, "sequences_per_value": evaluation["sequences_per_value"],
+            "memory_locations": evaluation.get("memory_locations"),
+            "bit_errors": {str(r[axis]): r["bit_errors"] for r in evaluation["rows"]},
+            "wrong_share": {str(r[axis]): r.get("wrong_share") for r in evaluation["rows"]}}
 
 
 def smooth(values: np.ndarray, span: int = 10) -> np.ndarray:
@@ -113,7 +129,8 @@ def summarise(sweep_dir: Path, seeds: list[int], task: str, cost_name: str, comm
                       "final_cost": (summ.get("final_eval") or {}).get("cost"),
                       # mean training cost over the last 10 logged batches (every run has one)
                       "last_training_cost": float(np.mean([row.get("cost", row["bit_errors"])
-                                                           for row in r["rows"][-10:]])) if r["rows"] else None})
+                                                           for row in r["rows"][-10:]])) if r["rows"] else None,
+                      "generalisation": generalisation_row(r["evaluation"])})
     learned = [t for t in table if t["learned"]]
     result = {"task": task, "cost": cost_name, "command": command, "seeds": table, "learned": f"{len(learned)}/{len(table)}",
               "median_sequences_to_learn": float(np.median([t["sequences"] for t in learned])) if learned else None,
@@ -145,6 +162,20 @@ def format_table(result: dict) -> str:
     med = result["median_sequences_to_learn"]
     lines.append(f"learned: {result['learned']}" + ("" if med is None else
                  f"; median to learn: {med:,.0f} sequences, {result['median_seconds_to_learn']:.1f} s"))
+    gen = [t for t in result["seeds"] if t.get("generalisation")]
+    if gen:
+        g0 = gen[0]["generalisation"]
+        values = list(g0["bit_errors"])
+        lines.append(f"bit errors per sequence against {g0['axis']} (fresh sequences, {g0['sequences_per_value']} "
+                     f"per value, {g0['memory_locations']} memory locations; `ntm evaluate` on each seed):")
+        shown = values if len(values) <= 12 else [v for v in values if int(v) % 10 == 0 or v == values[-1]]
+        lines.append(f"{'seed':>4}  " + "  ".join(f"{v:>7}" for v in shown) + "  all perfect")
+        for t in gen:
+            be = t["generalisation"]["bit_errors"]
+            perfect = "yes" if all(e == 0 for e in be.values()) else f"no ({sum(e > 0 for e in be.values())} " \
+                                                                      f"values with errors)"
+            lines.append(f"{t['seed']:>4}  " + "  ".join(f"{be.get(v, float('nan')):>7.3g}" for v in shown)
+                         + f"  {perfect}")
     return "\n".join(lines)
 
 
@@ -153,7 +184,8 @@ def cmd_sweep(args, argv: list[str]) -> int:
     from .tasks import TASKS
 
     task = value(args, "task")
-    seeds = list(range(args.seeds or 3))
+    first = args.first_seed or 0
+    seeds = list(range(first, first + (args.seeds or 3)))
     jobs = args.jobs or os.cpu_count() or 1
     sweep_dir = Path(args.sweep_dir or f"./ntm_sweep/{task}")
     if args.nproc:
@@ -162,6 +194,15 @@ def cmd_sweep(args, argv: list[str]) -> int:
     train_args = passthrough(argv)
     print(f"sweep: {task}, seeds {seeds[0]}-{seeds[-1]}, {jobs} at a time, in {sweep_dir}")
     run_seeds(train_args, seeds, sweep_dir, jobs)
+    if args.evaluate is not False:
+        # Each seed's generalisation on fresh sequences (the training stop never saw them).
+        values = args.values or ",".join(str(v) for v in TASKS[task]().generalisation_levels())
+        eval_args = ["--values", values, "--sequences", str(args.sequences or 100)]
+        for seed in seeds:
+            for old in (sweep_dir / f"seed-{seed}" / "eval").glob("evaluate_*.json"):
+                old.unlink()
+        run_seeds(eval_args, seeds, sweep_dir, jobs, command="evaluate", log_name="evaluate.log",
+                  per_seed=lambda d: ["--figure_dir", str(d / "eval")])
     result = summarise(sweep_dir, seeds, task, TASKS[task].cost_name, command="ntm " + " ".join(argv))
     print(format_table(result))
     print(f"saved {sweep_dir / 'sweep.json'}, {sweep_dir / 'sweep_sequences.png'}, {sweep_dir / 'sweep_seconds.png'}")

@@ -72,6 +72,49 @@ class TrainConfig:
     # "same": one level per batch, drawn from the same range, so no time is spent on padding.
     # Measured on copy: "same" learns in as few sequences as "mixed" and runs about twice as fast.
     batch_levels: str = "same"
+    # Memory rows per batch: "auto" draws each batch's size from 3/16, 1/4, 3/8, 1/2, 3/4 and all
+    # of N (those with at least memory_margin rows more than the batch needs; tasks that do not
+    # state a need train at N), "full" always uses N, or a list of sizes. A machine that must
+    # work in every size learns to use only the rows it needs, from wherever its heads start,
+    # which is what makes it generalise to longer sequences (see the benchmarks page).
+    memory_sizes: str | tuple[int, ...] = "auto"
+    memory_margin: int = 4
+    # The stop test: eval_sequences fresh sequences across the training range, and this share of
+    # them again at the top of the range, must each score below the learned threshold.
+    eval_top_share: float = 0.25
+    # Once the stop test passes, train this many more steps (with the learning rate multiplied by
+    # lr_after_learned) before stopping: a machine that has only just passed generalises less
+    # far than one trained on (see the benchmarks page).
+    steps_after_learned: int = 0
+    lr_after_learned: float = 1.0
+
+
+AUTO_MEMORY_FRACTIONS = (3 / 16, 1 / 4, 3 / 8, 1 / 2, 3 / 4, 1.0)
+
+
+def memory_size_choices(spec: str | tuple[int, ...] | list[int], locations: int, min_size: int = 1) -> list[int]:
+    """The memory sizes a run draws from: ``"auto"``, ``"full"`` or explicit sizes (each in
+    [``min_size``, ``locations``])."""
+    if spec == "auto":
+        return sorted({max(min_size, round(locations * f)) for f in AUTO_MEMORY_FRACTIONS})
+    if spec == "full":
+        return [locations]
+    if isinstance(spec, str):
+        try:
+            spec = tuple(int(v) for v in spec.split(","))
+        except ValueError:
+            raise ConfigError(f"memory sizes must be auto, full or comma-separated integers, got {spec!r}") from None
+    sizes = sorted(set(int(v) for v in spec))
+    if not sizes or sizes[0] < min_size or sizes[-1] > locations:
+        raise ConfigError(f"memory sizes must lie in [{min_size}, {locations}] (the model's memory_locations), got "
+                          f"{list(spec)}: give smaller sizes or a larger --memory_locations")
+    return sizes
+
+
+def draw_memory_size(choices: list[int], needed: int, generator: torch.Generator) -> int:
+    """A memory size from ``choices`` with at least ``needed`` rows (the largest if none has)."""
+    fits = [n for n in choices if n >= needed] or [choices[-1]]
+    return fits[int(torch.randint(len(fits), (1,), generator=generator))]
 
 
 def make_task(name: str, options: dict | None = None) -> Task:
@@ -150,6 +193,11 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
         raise ConfigError(f"batch_levels must be 'mixed' or 'same', got {cfg.batch_levels!r}")
     if cfg.engine not in ENGINES:
         raise ConfigError(f"unknown engine {cfg.engine!r}: choose one of {', '.join(ENGINES)}")
+    if cfg.steps_after_learned < 0 or not cfg.lr_after_learned > 0:
+        raise ConfigError(f"steps_after_learned must be >= 0 and lr_after_learned > 0, got "
+                          f"{cfg.steps_after_learned} and {cfg.lr_after_learned}")
+    if not 0 <= cfg.eval_top_share <= 1:
+        raise ConfigError(f"eval_top_share must lie in [0, 1], got {cfg.eval_top_share}")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = torch.device(cfg.device)
@@ -166,8 +214,14 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, model_config).to(device)
+    memory_sizes = None  # None: the model's own memory (and models without one)
+    if isinstance(model, NTM) and task.memory_needed(task.max_level) > 0:
+        memory_sizes = memory_size_choices(cfg.memory_sizes, model.config.memory_locations,
+                                           2 * model.config.shift_range + 1)
+        if len(memory_sizes) == 1 and memory_sizes[0] == model.config.memory_locations:
+            memory_sizes = None
     if cfg.engine == "compiled" and hasattr(model, "compile_step") and compiler_available():
-        model.compile_step()
+        model.compile_step(vary_memory=memory_sizes is not None)
     optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.learning_rate, cfg.momentum)
     # Each process draws its own sequences; rank 0 draws what a single process would.
     generator = torch.Generator().manual_seed(cfg.seed + RANK_SEED_STRIDE * rank)
@@ -182,6 +236,7 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
     curriculum = Curriculum(max(start, task.min_level), task.max_level, cfg.curriculum_step, curriculum_threshold,
                             cfg.curriculum_patience)
     step, sequences, elapsed, skipped = 0, 0, 0.0, 0
+    learned_at = None  # step, sequences and seconds at which the stop test first passed
 
     if data is not None:
         model.load_state_dict(data["model"])
@@ -192,6 +247,7 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
         curriculum = Curriculum(**data["curriculum"])
         step, sequences = data["step"], data["sequences"]
         elapsed, skipped = data.get("elapsed", 0.0), data.get("skipped_steps", 0)
+        learned_at = data.get("learned_at")
         torch.set_rng_state(data["rng"]["torch"])
         ranks = data["rng"].get("ranks", [])
         if rank < len(ranks):  # the same number of processes as before: continue each stream
@@ -221,7 +277,7 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
             "train_config": _plain(dataclasses.asdict(cfg)),
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "curriculum": curriculum.state_dict(), "step": step, "sequences": sequences,
-            "elapsed": elapsed, "skipped_steps": skipped,
+            "elapsed": elapsed, "skipped_steps": skipped, "learned_at": learned_at,
             "rng": rng, "world_size": world_size,
         }, cfg.max_to_keep)
 
@@ -232,7 +288,7 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
         interrupted["flag"] = True
 
     old_handler = signal.signal(signal.SIGINT, on_sigint) if _main_thread() else None
-    learned, final_eval = False, None
+    learned, final_eval = learned_at is not None, None
     bad_in_a_row, recoveries = 0, 0
 
     def recover(count: int) -> None:
@@ -257,7 +313,8 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
     params = [p for p in model.parameters() if p.requires_grad]
     time_up = False
     try:
-        while step < cfg.max_steps and not interrupted["flag"] and not time_up:
+        while step < cfg.max_steps and not interrupted["flag"] and not time_up and not (
+                learned_at is not None and step >= learned_at["step"] + cfg.steps_after_learned):
             model.train()
             if cfg.batch_levels == "same":
                 level = int(torch.randint(min(task.min_level, curriculum.level), curriculum.level + 1, (1,),
@@ -265,7 +322,12 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
                 batch = task.make_batch(cfg.batch_size, generator, level=level).to(device)
             else:
                 batch = task.make_batch(cfg.batch_size, generator, max_level=curriculum.level).to(device)
-            logits, _ = train_model(batch.inputs)
+                level = int(batch.levels.max())
+            if memory_sizes is None:
+                logits, _ = train_model(batch.inputs)
+            else:
+                rows = draw_memory_size(memory_sizes, task.memory_needed(level) + cfg.memory_margin, level_generator)
+                logits, _ = train_model(batch.inputs, memory_locations=rows)
             loss = task.loss(logits, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # under torchrun, DistributedDataParallel averages the gradients here
@@ -314,22 +376,31 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
             if writer is not None and cfg.picture_interval and step % cfg.picture_interval == 0:
                 _log_picture(writer, model, task, curriculum.level, picture_generator, sequences)
 
-            if (cfg.stop_when_learned and curriculum.complete and curriculum.ema is not None
+            if (cfg.stop_when_learned and learned_at is None and curriculum.complete and curriculum.ema is not None
                     and curriculum.ema < 10 * converge_threshold and step % cfg.eval_interval == 0):
-                final_eval = evaluate(model, task, -(-cfg.eval_sequences // world_size), eval_generator, device=device)
-                keys = ("bits", "bit_errors", "perfect", "cost")
-                for k, v in zip(keys, distributed.mean([final_eval[k] for k in keys])):
-                    final_eval[k] = v
-                final_eval["sequences"] *= world_size
+                final_eval = stop_test(model, task, cfg.eval_sequences, cfg.eval_top_share, eval_generator,
+                                       world_size, device)
                 if writer is not None:
                     writer.add_scalar("eval/bit_errors_per_sequence", final_eval["bit_errors"], sequences)
                     writer.add_scalar("eval/cost", final_eval["cost"], sequences)
-                if final_eval["cost"] < converge_threshold:
+                    if "top" in final_eval:
+                        writer.add_scalar("eval/cost_at_top_level", final_eval["top"]["cost"], sequences)
+                if final_eval["cost"] < converge_threshold and final_eval.get("top", final_eval)["cost"] < \
+                        converge_threshold:
                     learned = True
-                    break
+                    learned_at = {"step": step, "sequences": sequences,
+                                  "seconds": round(time.perf_counter() - t_start, 3)}
+                    if cfg.steps_after_learned == 0:
+                        break
+                    for group in optimizer.param_groups:
+                        group["lr"] *= cfg.lr_after_learned
             if step % cfg.report_interval == 0:
                 elapsed = time.perf_counter() - t_start
                 save_checkpoint()
+        if learned_at is not None and cfg.steps_after_learned and step >= learned_at["step"] + cfg.steps_after_learned:
+            # the same training-range check once more, to report the machine that is kept
+            final_eval = stop_test(model, task, cfg.eval_sequences, cfg.eval_top_share, eval_generator, world_size,
+                                   device)
     finally:
         elapsed = time.perf_counter() - t_start
         if step > 0:
@@ -351,17 +422,43 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
         distributed.teardown()
     if main_process and cfg.train_log_dir:
         summary = {"task": cfg.task, "model": cfg.model, "seed": cfg.seed, "learned": learned,
+                   "learned_at": learned_at,
                    "time_up": time_up,
                    "interrupted": interrupted["flag"], "step": step, "sequences": sequences,
                    "seconds": round(elapsed, 3), "final_eval": final_eval}
         (Path(cfg.train_log_dir) / "summary.json").write_text(json.dumps(summary, indent=1))
     return {"rank": rank, "world_size": world_size, "batch_size": cfg.batch_size * world_size,
-            "step": step, "sequences": sequences, "seconds": elapsed, "learned": learned,
+            "step": step, "sequences": sequences, "seconds": elapsed, "learned": learned, "learned_at": learned_at,
             "interrupted": interrupted["flag"], "time_up": time_up,
             "final_eval": final_eval, "skipped_steps": skipped,
             "recoveries": recoveries, "learning_rate": optimizer.param_groups[0]["lr"],
             "level": curriculum.level, "model": model, "task": task,
             "checkpoint": str(ckpt.latest(cfg.checkpoint_dir))}
+
+
+def stop_test(model: torch.nn.Module, task: Task, sequences: int, top_share: float, generator: torch.Generator,
+              world_size: int = 1, device="cpu") -> dict:
+    """The held-out check that decides "learned": training-range data only.
+
+    ``sequences`` fresh sequences with levels across the training range, and ``top_share`` of
+    that many again at the top level (so the longest sequences are checked as well, not only
+    their share of a uniform mix). Returns the range's scores with the top level's under
+    ``"top"``; with several processes each scores its part and the means are shared.
+    """
+    keys = ("bits", "bit_errors", "perfect", "cost")
+
+    def run(n: int, level: int | None) -> dict:
+        result = evaluate(model, task, -(-n // world_size), generator, level=level, device=device)
+        for k, v in zip(keys, distributed.mean([result[k] for k in keys])):
+            result[k] = v
+        result["sequences"] *= world_size
+        return result
+
+    result = run(sequences, None)
+    top = int(round(sequences * top_share))
+    if top > 0:
+        result["top"] = {"level": task.max_level, **run(top, task.max_level)}
+    return result
 
 
 def check_matches(data: dict, kind: str, model_config: dict, task: str, task_options: dict, where) -> None:
@@ -372,9 +469,12 @@ def check_matches(data: dict, kind: str, model_config: dict, task: str, task_opt
     if data["task"]["name"] != task:
         raise ckpt.CheckpointError(f"the checkpoint in {where} was trained on task {data['task']['name']!r}, not "
                                    f"{task!r}: use another --checkpoint_dir")
+    stored = data["model_config"]
+    if kind == "ntm":  # settings added since the checkpoint was written take their defaults
+        stored = NTMConfig.from_dict(stored).to_dict()
     for name, value in model_config.items():
-        if data["model_config"].get(name) != value:
-            raise ckpt.CheckpointError(f"the checkpoint in {where} has {name}={data['model_config'].get(name)!r} but "
+        if stored.get(name) != value:
+            raise ckpt.CheckpointError(f"the checkpoint in {where} has {name}={stored.get(name)!r} but "
                                        f"{value!r} was asked for: drop the flag or use another --checkpoint_dir")
     for name, value in task_options.items():
         if name in data["task"]["options"] and data["task"]["options"][name] != value:

@@ -114,7 +114,7 @@ class Task(ABC):
         thresholding at 0.5, counted only where a target is defined.
 
         Returns plain floats: ``bits`` (cross-entropy bits per sequence), ``bit_errors`` (wrong
-        bits per sequence), ``perfect`` (share of sequences with no wrong bit) and
+        bits per sequence), ``target_bits`` (output bits scored per sequence), ``perfect`` (share of sequences with no wrong bit) and
         ``errors_per_sample`` (a ``[B]`` tensor).
         """
         mask = batch.mask.unsqueeze(-1).to(logits.dtype)
@@ -125,6 +125,7 @@ class Task(ABC):
         result = {
             "bits": float((ce * mask).sum() / (b * math.log(2))),
             "bit_errors": float(per_sample.sum() / b),
+            "target_bits": float(mask.sum() * logits.shape[-1] / b),
             "perfect": float((per_sample == 0).to(torch.float32).mean()),
             "errors_per_sample": per_sample,
         }

@@ -1,13 +1,16 @@
 """The repeat copy task (section 4.2 of the paper).
 
 Input: L random ``bits``-wide vectors, then one step with a delimiter on its own channel and the
-repeat count R (divided by ``repeat_scale``) on another. Target: the L vectors R times over,
-then an end marker on its own output channel. Per sample the time is ``(R + 1) L + 2`` steps;
-the target counts on the last ``R L + 1`` of them.
+repeat count R on another, normalised as in the paper to mean 0 and variance 1 over the training
+range of R (the normalisation is fixed by the training range, so R outside it is still encoded
+on the same scale). Target: the L vectors R times over, then an end marker on its own output
+channel. Per sample the time is ``(R + 1) L + 2`` steps; the target counts on the last
+``R L + 1`` of them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -23,7 +26,11 @@ class RepeatCopyTask(Task):
     max_length: int = 10
     min_repeats: int = 1
     max_repeats: int = 10
-    repeat_scale: float = 10.0  # the count channel holds R / repeat_scale (fixed, so R > 10 stays meaningful)
+    # The count channel holds (R - repeat_mean) / repeat_std; None: the mean and standard deviation
+    # of R uniform over [min_repeats, max_repeats] (fixed when the task is made, so a task with its
+    # repeats axis moved for evaluation keeps the training encoding).
+    repeat_mean: float | None = None
+    repeat_std: float | None = None
 
     name = "repeat_copy"
     level_name = "length"
@@ -34,8 +41,17 @@ class RepeatCopyTask(Task):
             raise TaskError(f"repeat_copy: the vector width must be >= 1 bit, got {self.bits}")
         check_range("repeat_copy", self.min_length, self.max_length, "--min_sequence", "--max_sequence")
         check_range("repeat_copy", self.min_repeats, self.max_repeats, "--min_repeats", "--max_repeats")
-        if not self.repeat_scale > 0:
-            raise TaskError(f"repeat_copy: repeat_scale must be > 0, got {self.repeat_scale}")
+        if self.repeat_mean is None:
+            self.repeat_mean = (self.min_repeats + self.max_repeats) / 2
+        if self.repeat_std is None:  # a discrete uniform distribution's: sqrt((n^2 - 1) / 12)
+            count = self.max_repeats - self.min_repeats + 1
+            self.repeat_std = math.sqrt((count * count - 1) / 12) if count > 1 else 1.0
+        if not self.repeat_std > 0:
+            raise TaskError(f"repeat_copy: repeat_std must be > 0, got {self.repeat_std}")
+
+    def encode_repeats(self, repeats: torch.Tensor) -> torch.Tensor:
+        """The count channel's value for ``repeats`` ``[B]`` (mean 0, variance 1 over the training range)."""
+        return (repeats.float() - self.repeat_mean) / self.repeat_std
 
     @property
     def input_size(self) -> int:
@@ -61,16 +77,19 @@ class RepeatCopyTask(Task):
         total = (repeats + 1) * lengths + 2
         t, lmax = int(total.max()), int(lengths.max())
         vectors = torch.randint(0, 2, (batch_size, lmax, self.bits), generator=generator).float()
+        rows = torch.arange(batch_size)
         inputs = torch.zeros(batch_size, t, self.input_size)
+        inputs[:, :lmax, : self.bits] = vectors * (torch.arange(lmax) < lengths.unsqueeze(1)).unsqueeze(-1)
+        inputs[rows, lengths, self.bits] = 1.0  # the delimiter, at step L
+        inputs[rows, lengths, self.bits + 1] = self.encode_repeats(repeats)
+        # Output step L + 1 + k (0 <= k < R L) holds vector k mod L; step L + 1 + R L the end marker.
+        k = torch.arange(t).unsqueeze(0) - (lengths + 1).unsqueeze(1)  # [B, T]
+        span = (repeats * lengths).unsqueeze(1)
+        copying = (k >= 0) & (k < span)
+        source = (k.clamp_min(0) % lengths.unsqueeze(1)).clamp_max(lmax - 1)
         targets = torch.zeros(batch_size, t, self.output_size)
-        mask = torch.zeros(batch_size, t)
-        for i in range(batch_size):
-            n, r = int(lengths[i]), int(repeats[i])
-            v = vectors[i, :n]
-            inputs[i, :n, : self.bits] = v
-            inputs[i, n, self.bits] = 1.0
-            inputs[i, n, self.bits + 1] = r / self.repeat_scale
-            targets[i, n + 1: n + 1 + r * n, : self.bits] = v.repeat(r, 1)
-            targets[i, n + 1 + r * n, self.bits] = 1.0  # end marker
-            mask[i, n + 1: n + 2 + r * n] = 1.0
+        targets[..., : self.bits] = torch.gather(vectors, 1, source.unsqueeze(-1).expand(-1, -1, self.bits)) \
+            * copying.unsqueeze(-1)
+        targets[..., self.bits] = (k == span).float()
+        mask = ((k >= 0) & (k <= span)).float()
         return Batch(inputs, targets, mask, total, lengths)
