@@ -337,3 +337,24 @@ def test_resume_reports_the_learning_rate_it_continues_with(tmp_path, capsys):
                           "--engine", "eager", "--learning_rate", "0.0001"], tmp_path, capsys)
     assert code == 0, err
     assert "adam lr 0.0001" in out and ckpt.load(tmp_path / "ck")["optimizer"]["param_groups"][0]["lr"] == 1e-4
+
+
+def test_task_flags_are_checked_against_the_checkpoints_task(tmp_path, capsys):
+    """--max_items with an associative-recall checkpoint and no --task: the flag belongs to that
+    task, so test, evaluate and a resumed train accept it (they used to check it against copy)."""
+    tiny = ["--controller_size", "8", "--controller_layers", "1", "--memory_locations", "40",
+            "--memory_vector_size", "4", "--batches", "2", "--engine", "eager", "--quiet"]
+    dirs = ["--checkpoint_dir", str(tmp_path / "ck"), "--train_log_dir", str(tmp_path / "logs"),
+            "--figure_dir", str(tmp_path / "fig")]
+    assert main(["train", "--task", "associative_recall", "--max_items", "3", *tiny, *dirs, "--epochs", "1",
+                 "--steps_per_epoch", "2", "--keep_training"]) == 0
+    capsys.readouterr()
+    assert main(["test", "--max_items", "4", "--sequences", "2", *dirs]) == 0
+    assert "does not apply" not in capsys.readouterr().err
+    assert main(["evaluate", "--max_items", "4", "--values", "3,4", "--sequences", "2", *dirs]) == 0
+    assert main(["train", "--max_items", "3", *tiny, *dirs, "--epochs", "1", "--steps_per_epoch", "4",
+                 "--keep_training"]) == 0
+    assert "resuming from" in capsys.readouterr().out
+    # a flag no task takes with that checkpoint is still refused, naming the checkpoint's task
+    assert main(["test", "--max_repeats", "4", *dirs]) == 2
+    assert "does not apply to the associative_recall task" in capsys.readouterr().err

@@ -276,3 +276,41 @@ def test_steps_after_learned_train_on_at_the_lowered_rate(tmp_path):
     # resuming a finished run does not train further
     again = train(cfg, progress=False)
     assert again["step"] == result["step"] and again["learned_at"] == result["learned_at"]
+
+
+def test_a_second_run_on_the_same_directory_is_refused_and_a_dead_holder_lock_is_taken_over(tmp_path):
+    import subprocess
+    import sys
+    lock = ckpt.DirectoryLock(tmp_path / "ck").acquire()
+    try:
+        with pytest.raises(CheckpointError, match=f"in use by process {os.getpid()}"):
+            train(small_config(tmp_path, max_steps=1), progress=False)
+    finally:
+        lock.release()
+    # a process that took the lock and died without releasing it
+    code = ("import os, sys; from ntmkit.checkpoint import DirectoryLock; "
+            f"DirectoryLock({str(tmp_path / 'ck')!r}).acquire(); os._exit(0)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    result = train(small_config(tmp_path, max_steps=2), progress=False)
+    assert result["step"] == 2
+
+
+def test_sigterm_saves_a_checkpoint_and_ends_the_run(tmp_path):
+    import signal
+
+    def on_step(step, model):
+        if step == 7:
+            os.kill(os.getpid(), signal.SIGTERM)
+    result = train(small_config(tmp_path, max_steps=1000), progress=False, on_step=on_step)
+    assert result["interrupted"] and result["step"] == 7
+    assert ckpt.load(ckpt.latest(tmp_path / "ck"))["step"] == 7
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
+
+
+def test_the_time_budget_counts_this_run_only(tmp_path):
+    first = train(small_config(tmp_path, max_steps=5), progress=False)
+    data = ckpt.load(ckpt.latest(tmp_path / "ck"))
+    data["elapsed"] = 3600.0  # as if earlier runs had trained for an hour
+    ckpt.save(tmp_path / "ck", first["step"], data)
+    result = train(small_config(tmp_path, max_steps=40, max_seconds=600), progress=False)
+    assert result["step"] == 40 and not result["time_up"]

@@ -123,3 +123,48 @@ def load(path: str | Path, map_location="cpu") -> dict:
         raise CheckpointError(f"checkpoint {path} has been modified or damaged (its weights do not match their "
                               f"digest): delete it and resume from an older one, or retrain")
     return data
+
+
+class DirectoryLock:
+    """An exclusive lock on a checkpoint directory, held for the life of one training run.
+
+    A second run on the same directory fails at once with a one-line error naming the process
+    that holds it. The lock is an ``flock`` on ``DIR/.lock``: the kernel releases it when its
+    process ends, however it ends, so a lock left by a dead process is simply taken over.
+    """
+
+    def __init__(self, directory: str | Path):
+        self.path = Path(directory) / ".lock"
+        self._file = None
+
+    def acquire(self) -> "DirectoryLock":
+        import fcntl
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "a+")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise CheckpointError(f"{self.path.parent} is in use by {holder}: wait for that run to end, stop it, "
+                                  f"or give another --checkpoint_dir") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"process {os.getpid()} on {os.uname().nodename}")
+        f.flush()
+        self._file = f
+        return self
+
+    def release(self) -> None:
+        if self._file is not None:
+            import fcntl
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> "DirectoryLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

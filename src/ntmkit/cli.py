@@ -191,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--lr_after_learned", "--lr-after-learned", type=float,
                    help="multiply the learning rate by this for the steps after learning (default 1)")
     o.add_argument("--max_minutes", "--max-minutes", type=float,
-                   help="stop after this many minutes of training (a fixed budget; checkpoint kept)")
+                   help="stop after this many minutes of training in this run (a fixed budget; a resumed run "
+                        "gets the budget afresh; checkpoint kept)")
     o.add_argument("--keep_training", "--keep-training", action="store_true",
                    help="do not stop when the task is learned; run all epochs")
     o.add_argument("--seed", type=int, help="random seed (default 0); runs repeat exactly on CPU")
@@ -257,8 +258,21 @@ def value(args, name):
     return DEFAULTS[name] if v is None else v
 
 
-def validate(args) -> None:
+def task_from_checkpoint(args) -> None:
+    """Without --task, a command that reads --checkpoint_dir acts on the task stored there: set it,
+    so that task flags (e.g. --max_items) are checked against that task, not against copy."""
+    if args.task is not None:
+        return
+    from . import checkpoint as ckpt
+    path = ckpt.latest(value(args, "checkpoint_dir"))
+    if path is not None:
+        args.task = ckpt.load(path)["task"]["name"]
+
+
+def validate(args, command: str | None = None) -> None:
     """Check every option before anything is read or written."""
+    if command in ("train", "test", "visualize", "evaluate"):
+        task_from_checkpoint(args)
     positive = ("controller_size", "controller_layers", "memory_locations", "memory_vector_size", "read_heads",
                 "write_heads", "max_sequence", "min_sequence", "in_bits", "out_bits", "epochs", "batches",
                 "steps_per_epoch", "max_to_keep", "report_interval", "sequences", "threads", "curriculum_start",
@@ -660,7 +674,7 @@ def main(argv=None) -> int:
     try:
         command = resolve_command(args)
         apply_preset(args)
-        validate(args)
+        validate(args, command)
         if command == "train":
             return cmd_train(args, argv)
         if command == "test":

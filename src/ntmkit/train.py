@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ class TrainConfig:
     momentum: float = 0.9
     clip_grad_norm: float = 10.0
     max_steps: int = 200_000
-    max_seconds: float | None = None  # stop after this much training time (a fixed budget)
+    max_seconds: float | None = None  # stop after this much training time in this run (a fixed budget)
     curriculum: bool = False  # measured on copy: training on the whole range converges more reliably
     curriculum_start: int = 5
     curriculum_step: int = 5
@@ -187,8 +188,17 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
     """Train (or resume) a model; returns a summary dict.
 
     Resumes from the latest checkpoint in ``cfg.checkpoint_dir`` when one exists; its model
-    and task settings must match ``cfg`` (see :func:`check_matches`).
+    and task settings must match ``cfg`` (see :func:`check_matches`). The directory is locked
+    for the run (:class:`ntmkit.checkpoint.DirectoryLock`): a second run on it stops at once.
+    SIGINT and SIGTERM both end the run after the current step with a checkpoint.
     """
+    if int(os.environ.get("RANK", "0")) != 0:  # data-parallel: process 0 holds the lock for all
+        return _train(cfg, progress, on_step)
+    with ckpt.DirectoryLock(cfg.checkpoint_dir):
+        return _train(cfg, progress, on_step)
+
+
+def _train(cfg: TrainConfig, progress: bool, on_step) -> dict:
     if cfg.batch_levels not in ("mixed", "same"):
         raise ConfigError(f"batch_levels must be 'mixed' or 'same', got {cfg.batch_levels!r}")
     if cfg.engine not in ENGINES:
@@ -281,13 +291,15 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
             "rng": rng, "world_size": world_size,
         }, cfg.max_to_keep)
 
-    bar = _progress_bar(progress and main_process, step, cfg.max_steps)
+    bar = _progress_bar(progress and main_process, step)
     interrupted = {"flag": False}
 
     def on_sigint(signum, frame):
         interrupted["flag"] = True
 
-    old_handler = signal.signal(signal.SIGINT, on_sigint) if _main_thread() else None
+    # Ctrl-C, and what a scheduler or `docker stop` sends before killing: finish the step, save, exit.
+    old_handlers = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)} \
+        if _main_thread() else {}
     learned, final_eval = learned_at is not None, None
     bad_in_a_row, recoveries = 0, 0
 
@@ -308,7 +320,8 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
                    f"{optimizer.param_groups[0]['lr']:.3g}")
         if main_process:
             (bar.write if bar is not None else print)(f"warning: {message}")
-    t_start = time.perf_counter() - elapsed
+    t_start = time.perf_counter() - elapsed  # "seconds" in logs and summaries count every run of this directory
+    run_start = time.perf_counter()  # max_seconds is a budget for this run alone
     last_log_t, last_log_seq = time.perf_counter(), sequences
     params = [p for p in model.parameters() if p.requires_grad]
     time_up = False
@@ -335,7 +348,7 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
             score = task.score(logits.detach(), batch)
             # One collective a step for everything the processes must agree on.
             finite = float(torch.isfinite(loss) and torch.isfinite(grad_norm))
-            out_of_time = float(cfg.max_seconds is not None and time.perf_counter() - t_start >= cfg.max_seconds)
+            out_of_time = float(cfg.max_seconds is not None and time.perf_counter() - run_start >= cfg.max_seconds)
             loss_value, bit_errors, bits, cost, finite, stop, out_of_time = distributed.mean(
                 [loss.item() if finite else 0.0, score["bit_errors"], score["bits"], score["cost"], finite,
                  float(interrupted["flag"]), out_of_time])
@@ -411,8 +424,8 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
             writer.close()
         if metrics_file is not None:
             metrics_file.close()
-        if old_handler is not None:
-            signal.signal(signal.SIGINT, old_handler)
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
     if joined_here and world_size > 1:
         # DistributedDataParallel's reducer keeps the gloo process group (and its threads) alive:
         # free it before leaving the group, or those threads are torn down at interpreter exit,
@@ -526,8 +539,10 @@ def _log(writer, metrics_file, row: dict) -> None:
         metrics_file.flush()
 
 
-def _progress_bar(enabled: bool, initial: int, total: int):
+def _progress_bar(enabled: bool, initial: int):
     if not enabled:
         return None
     from tqdm import tqdm
-    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, mininterval=0.5)
+    # No total: a run ends when the task is learned, long before the step limit, so an ETA
+    # computed from the limit would be meaningless.
+    return tqdm(initial=initial, unit="step", dynamic_ncols=True, mininterval=0.5)
