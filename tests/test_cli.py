@@ -306,23 +306,30 @@ def test_preset_paper_sets_the_tables_settings_and_flags_win(tmp_path, capsys):
 
 def test_sweep_trains_seeds_in_parallel_and_summarises(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
-    r = subprocess.run([sys.executable, "-m", "ntmkit", "sweep", "--seeds", "2", "--sweep_dir", str(tmp_path / "sw"),
+    r = subprocess.run([sys.executable, "-m", "ntmkit", "sweep", "--seeds", "2", "--first_seed", "3",
+                        "--values", "2,3", "--sequences", "5", "--sweep_dir", str(tmp_path / "sw"),
                         "--engine", "eager", "--controller_size", "16", "--controller_layers", "1",
                         "--memory_locations", "8", "--memory_vector_size", "6", "--in_bits", "3",
                         "--max_sequence", "2", "--epochs", "1", "--steps_per_epoch", "40"],
                        capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     result = json.loads((tmp_path / "sw" / "sweep.json").read_text())
-    assert [s["seed"] for s in result["seeds"]] == [0, 1]
+    assert [s["seed"] for s in result["seeds"]] == [3, 4]
     assert all(s["sequences"] == 40 * 32 for s in result["seeds"])
+    # each seed was evaluated on fresh sequences at the values asked for, in both units
+    for s in result["seeds"]:
+        gen = s["generalisation"]
+        assert gen["axis"] == "length" and list(gen["bit_errors"]) == ["2", "3"] and gen["sequences_per_value"] == 5
+        assert all(0 <= gen["wrong_share"][v] <= 1 and gen["bit_errors"][v] >= 0 for v in ("2", "3"))
+    assert "bit errors per sequence against length" in r.stdout
     assert all(0 <= s["last_training_cost"] < 100 for s in result["seeds"])
     curve = result["curve_sequences"]
     assert len(curve["x"]) == len(curve["median"]) and all(a <= m <= b for a, m, b in
                                                            zip(curve["q1"], curve["median"], curve["q3"]))
     assert (tmp_path / "sw" / "sweep_seconds.png").exists() and "seed  learned" in r.stdout
     # each seed is an ordinary run with its own seed
-    logs = [json.loads((tmp_path / "sw" / f"seed-{k}" / "logs" / "summary.json").read_text()) for k in (0, 1)]
-    assert [s["seed"] for s in logs] == [0, 1]
+    logs = [json.loads((tmp_path / "sw" / f"seed-{k}" / "logs" / "summary.json").read_text()) for k in (3, 4)]
+    assert [s["seed"] for s in logs] == [3, 4]
 
 
 def test_resume_reports_the_learning_rate_it_continues_with(tmp_path, capsys):

@@ -233,3 +233,25 @@ def test_priority_sort_matches_a_hand_built_example():
 def test_bad_task_settings(cls, kw, message):
     with pytest.raises(TaskError, match=message):
         cls(**kw)
+
+
+def test_evaluate_reports_the_share_of_output_bits_wrong():
+    """A model that always answers 0 gets exactly the target's ones wrong: wrong_share is that
+    count over every scored output bit (L x 8 per copy sequence), whatever the lengths."""
+    from ntmkit.evaluate import evaluate
+
+    class Zeros(torch.nn.Module):
+        def forward(self, x):
+            return torch.full((x.shape[0], x.shape[1], 8), -1.0), None
+
+    task = CopyTask(min_length=3, max_length=9)
+    result = evaluate(Zeros(), task, 300, torch.Generator().manual_seed(0), batch_size=64)
+    g = torch.Generator().manual_seed(0)
+    ones = scored = 0
+    for n in (64, 64, 64, 64, 44):
+        b = task.make_batch(n, g)
+        ones += float((b.targets * b.mask.unsqueeze(-1)).sum())
+        scored += float(b.mask.sum()) * 8
+    assert result["wrong_share"] == pytest.approx(ones / scored)
+    assert result["bit_errors"] == pytest.approx(ones / 300)
+    assert 0.45 < result["wrong_share"] < 0.55

@@ -124,8 +124,11 @@ def summarise(sweep_dir: Path, seeds: list[int], task: str, cost_name: str, comm
     table = []
     for s, r in runs.items():
         summ = r["summary"] or {}
-        table.append({"seed": s, "learned": bool(summ.get("learned")), "sequences": summ.get("sequences"),
-                      "seconds": summ.get("seconds"),
+        at = summ.get("learned_at") or {}  # runs that train on after learning record when they learned
+        table.append({"seed": s, "learned": bool(summ.get("learned")),
+                      "sequences": at.get("sequences", summ.get("sequences")),
+                      "seconds": at.get("seconds", summ.get("seconds")),
+                      "total_sequences": summ.get("sequences"), "total_seconds": summ.get("seconds"),
                       "final_cost": (summ.get("final_eval") or {}).get("cost"),
                       # mean training cost over the last 10 logged batches (every run has one)
                       "last_training_cost": float(np.mean([row.get("cost", row["bit_errors"])
@@ -152,13 +155,16 @@ def summarise(sweep_dir: Path, seeds: list[int], task: str, cost_name: str, comm
 
 
 def format_table(result: dict) -> str:
-    lines = [f"{'seed':>4}  {'learned':>7}  {'sequences':>10}  {'seconds':>8}  {'final cost':>10}"]
+    lines = [f"{'seed':>4}  {'learned':>7}  {'sequences':>10}  {'seconds':>8}  {'final cost':>10}  "
+             f"{'in all (sequences, s)':>21}"]
     for t in result["seeds"]:
         cost = f"{t['final_cost']:.4f}" if t["final_cost"] is not None else \
             "-" if t.get("last_training_cost") is None else f"~{t['last_training_cost']:.4g}"
         seqs = "-" if t["sequences"] is None else f"{t['sequences']:,}"
         secs = "-" if t["seconds"] is None else f"{t['seconds']:.1f}"
-        lines.append(f"{t['seed']:>4}  {'yes' if t['learned'] else 'no':>7}  {seqs:>10}  {secs:>8}  {cost:>10}")
+        total = "-" if t.get("total_sequences") is None else f"{t['total_sequences']:,}, {t['total_seconds']:.1f}"
+        lines.append(f"{t['seed']:>4}  {'yes' if t['learned'] else 'no':>7}  {seqs:>10}  {secs:>8}  {cost:>10}  "
+                     f"{total:>21}")
     med = result["median_sequences_to_learn"]
     lines.append(f"learned: {result['learned']}" + ("" if med is None else
                  f"; median to learn: {med:,.0f} sequences, {result['median_seconds_to_learn']:.1f} s"))
