@@ -123,6 +123,14 @@ BAD = [
     (["evaluate", "--max_sequence=300"], "length 150 needs 150 memory locations but the model has 128"),
     (["sweep", "--nproc=2"], "--nproc does not combine with sweep"),
     (["train", "--test"], "choose one command"),
+    (["train", "--max_sequence=1000000"], "--max_sequence 1000000 needs 1000000 memory locations but the model has 128"),
+    (["train", "--memory_locations=100000", "--memory_vector_size=100000"], "GiB for one training step"),
+    (["train", "--model=lstm", "--memory_locations=64"], "--memory_locations applies to the NTM only"),
+    (["train", "--model=lstm", "--memory_sizes=auto"], "--memory_sizes applies to the NTM only"),
+    (["train", "--memory_sizes=8,300"], "--memory_sizes: memory sizes must lie in [3, 128]"),
+    (["train", "--steps_after_learned=-1"], "--steps_after_learned must be >= 0"),
+    (["train", "--device=cuda:99"], "--device"),
+    (["sweep", "--first_seed=-1"], "--first_seed must be >= 0"),
 ]
 
 

@@ -237,3 +237,18 @@ def test_focused_initial_weighting_and_gate_bias():
     assert torch.allclose(gate_w, expected.expand(1, 2)) and torch.allclose(gate_r, expected.expand(1, 2))
     with pytest.raises(ConfigError, match="init_weighting"):
         small(init_weighting="peaked")
+
+
+def test_lstm_baseline_state_is_taken_at_each_samples_length():
+    torch.manual_seed(0)
+    lstm = LSTMBaseline(4, 3, hidden_size=5, num_layers=2)
+    x = torch.rand(3, 6, 4)
+    lengths = torch.tensor([6, 2, 0])
+    y, (h, c) = lstm(x, lengths=lengths)
+    for i, n in enumerate(lengths.tolist()):
+        if n == 0:
+            assert torch.equal(h[:, i], torch.zeros(2, 5)) and torch.equal(y[i], torch.zeros(6, 3))
+            continue
+        y_i, (h_i, c_i) = lstm(x[i:i + 1, :n])  # the sample alone, cut at its length
+        assert torch.allclose(h[:, i], h_i[:, 0], atol=1e-6) and torch.allclose(c[:, i], c_i[:, 0], atol=1e-6)
+        assert torch.allclose(y[i, :n], y_i[0], atol=1e-6) and torch.equal(y[i, n:], torch.zeros(6 - n, 3))

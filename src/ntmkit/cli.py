@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from .errors import NTMError
+
 COMMANDS = ("train", "test", "visualize", "evaluate", "sweep", "bench")
 
 # Defaults live here, not in argparse, so that "given on the command line" can be told apart
@@ -38,6 +40,9 @@ MODEL_FLAGS = ("controller", "controller_size", "controller_layers", "memory_loc
                "learn_m_bias", "init_weighting", "gate_bias")
 
 
+NTM_ONLY_FLAGS = ("memory_locations", "memory_vector_size", "maximum_shifts", "read_heads", "write_heads",
+                  "memory_init", "learn_r_bias", "learn_w_bias", "learn_m_bias", "init_weighting", "gate_bias",
+                  "memory_sizes", "controller")
 MIN_FREE_BYTES = 50 * 2**20
 TASK_NAMES = ["copy", "repeat_copy", "associative_recall", "ngrams", "priority_sort"]
 
@@ -297,8 +302,6 @@ def validate(args, command: str | None = None) -> None:
     if args.memory_sizes is not None:
         from .errors import ConfigError
         from .train import memory_size_choices
-        if value(args, "model") != "ntm":
-            raise UsageError("--memory_sizes applies to the NTM only (the LSTM baseline has no memory): drop it")
         try:
             memory_size_choices(args.memory_sizes, value(args, "memory_locations"), value(args, "maximum_shifts"))
         except ConfigError as e:
@@ -331,6 +334,46 @@ def validate(args, command: str | None = None) -> None:
         raise UsageError("--device mps asked for, but MPS is not available: use --device cpu")
     if device not in ("cpu", "mps") and not device.startswith("cuda"):
         raise UsageError(f"unknown --device {device!r}: use cpu, cuda or mps")
+    if device.startswith("cuda:"):
+        index = device.split(":", 1)[1]
+        if not index.isdigit() or int(index) >= torch.cuda.device_count():
+            raise UsageError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                             f"numbered from 0: use --device cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
+    if value(args, "model") == "lstm":
+        given = [f for f in NTM_ONLY_FLAGS if getattr(args, f, None) is not None]
+        if given:
+            raise UsageError(f"--{given[0]} applies to the NTM only (the LSTM baseline has no memory or heads): "
+                             f"drop it, or train an NTM")
+    if command == "train":
+        check_fits(args)
+
+
+def check_fits(args) -> None:
+    """Refuse a training run that cannot work before it starts: a sequence longer than the memory,
+    or a memory whose states would not fit in this machine's RAM."""
+    from .tasks import TASKS
+    from .train import make_task
+    try:
+        task = make_task(value(args, "task"), task_options(args))
+    except NTMError:
+        return  # bad task settings get their own message from the task
+    if value(args, "model") != "ntm" or args.memory_locations is None and args.max_sequence is None and \
+            args.memory_vector_size is None and args.batches is None:
+        return
+    n, m = value(args, "memory_locations"), value(args, "memory_vector_size")
+    need = task.memory_needed(task.max_level)
+    if need > n:
+        flag = next(f for f, o in TASK_FLAGS.items() if o == TASKS[task.name].axes[next(iter(task.axes))][1])
+        raise UsageError(f"--{flag} {task.max_level} needs {need} memory locations but the model has {n}: train "
+                         f"on shorter sequences, or give --memory_locations >= {need}")
+    # The memory of every time step is kept for the backward pass: batch x N x M floats per step.
+    steps = 2 * task.max_level + 2
+    estimate = 4 * value(args, "batches") * n * m * steps * 3
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
+    if total and estimate > total:
+        raise UsageError(f"a {n} x {m} memory at batch {value(args, 'batches')} needs about {estimate / 2**30:,.0f} "
+                         f"GiB for one training step, more than this machine's {total / 2**30:,.0f} GiB: use a "
+                         f"smaller --memory_locations, --memory_vector_size or --batches")
 
 
 def model_options(args, kind: str) -> dict:
@@ -398,7 +441,16 @@ def launch_torchrun(nproc: int, argv: list[str]) -> int:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
            "-m", "ntmkit", *rest]
     print(f"launching: torchrun --standalone --nproc_per_node={nproc} -m ntmkit {' '.join(rest)}", flush=True)
-    return subprocess.call(cmd)
+    proc = subprocess.Popen(cmd)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # the processes got the Ctrl-C too: they save a checkpoint and end
+        print("interrupted: waiting for the training processes to save their checkpoint", flush=True)
+        try:
+            proc.wait()
+        except KeyboardInterrupt:
+            proc.kill()
+        return 130
 
 
 def cmd_train(args, argv: list[str]) -> int:
@@ -535,7 +587,7 @@ def load_for_inference(args):
                              f"--memory_locations can only enlarge it at test time, got {args.memory_locations}")
         model.resize_memory(args.memory_locations)
         source += f", memory enlarged from {stored['memory_locations']} to {args.memory_locations} locations"
-    model.eval()
+    model.to(value(args, "device")).eval()
     return model, data, source
 
 
@@ -583,7 +635,7 @@ def cmd_test(args, visualize: bool = False) -> int:
     n = value(args, "sequences")
     what = f"random {task.level_name}s {task.min_level}-{length}" if args.random_seq_len else \
         f"{task.level_name} {length}"
-    e = evaluate(model, task, n, g, level=level, max_level=length)
+    e = evaluate(model, task, n, g, level=level, max_level=length, device=value(args, "device"))
     extra = "" if task.cost_name.startswith("bit errors") else f", {task.cost_name} {e['cost']:.3f}"
     print(f"{what}: {e['bit_errors']:.3f} bit errors per sequence, {e['perfect']:.1%} perfect, "
           f"{e['bits']:.3f} bits (cross-entropy){extra} ({n} sequences)")
@@ -645,7 +697,7 @@ def cmd_evaluate(args) -> int:
               ("" if trained.cost_name.startswith("bit errors") else f"  {row['cost']:>8.3f}"), flush=True)
 
     g = torch.Generator().manual_seed(value(args, "seed") + 4242)
-    rows = along_axis(model, trained, axis, values, n, g, on_row=show)
+    rows = along_axis(model, trained, axis, values, n, g, device=value(args, "device"), on_row=show)
     fig_dir = Path(value(args, "figure_dir"))
     fig_dir.mkdir(parents=True, exist_ok=True)
     stem = f"evaluate_{name}_{axis}" + (f"_N{n_locations}" if args.memory_locations else "")

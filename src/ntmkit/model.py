@@ -337,9 +337,23 @@ class LSTMBaseline(nn.Module):
         self.output = nn.Linear(hidden_size, output_size)
 
     def forward(self, x: torch.Tensor, state=None, lengths: torch.Tensor | None = None, return_trace: bool = False):
+        """As :meth:`NTM.forward`: with ``lengths``, outputs past a sample's length are zero and the
+        returned ``(h, c)`` is each sample's state at its own length (the initial state for length 0)."""
         check_sequence_input(x, self.input_size, lengths)
-        h, state = self.lstm(x, state)
-        y = self.output(h)
-        if lengths is not None:
-            y = y * (torch.arange(x.shape[1], device=x.device) < lengths.to(x.device).unsqueeze(1)).unsqueeze(-1)
-        return (y, state, {}) if return_trace else (y, state)
+        if lengths is None:
+            h, state = self.lstm(x, state)
+            y = self.output(h)
+            return (y, state, {}) if return_trace else (y, state)
+        b, t, _ = x.shape
+        lengths = lengths.to(x.device)
+        if state is None:
+            zeros = x.new_zeros(self.lstm.num_layers, b, self.lstm.hidden_size)
+            state = (zeros, zeros)
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.clamp_min(1).cpu(), batch_first=True,
+                                                   enforce_sorted=False)
+        h, (hn, cn) = self.lstm(packed, state)
+        h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=t)
+        y = self.output(h) * (torch.arange(t, device=x.device) < lengths.unsqueeze(1)).unsqueeze(-1)
+        empty = (lengths == 0).view(1, -1, 1)  # no step taken: the state stays the initial one
+        new_state = (torch.where(empty, state[0], hn), torch.where(empty, state[1], cn))
+        return (y, new_state, {}) if return_trace else (y, new_state)

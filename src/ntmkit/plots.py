@@ -34,11 +34,21 @@ def _panel(ax, data, title, ylabel, cmap="viridis", vmin=None, vmax=None):
     return im
 
 
+def _forward(model, inputs: torch.Tensor, trace: bool = False):
+    """The model's logits (and trace) for ``inputs``, run on the model's device, returned on the CPU."""
+    device = next(model.parameters()).device
+    out = model(inputs.to(device), return_trace=True) if trace else model(inputs.to(device))
+    logits = out[0].cpu()
+    if not trace:
+        return logits
+    return logits, {k: v.cpu() for k, v in out[2].items()}
+
+
 @torch.no_grad()
 def test_figure(model, task: Task, batch: Batch, path, title: str = "") -> Path:
     """Input, target, output and wrong bits, one column of panels per sequence (up to 4)."""
     model.eval()
-    logits, _ = model(batch.inputs)
+    logits = _forward(model, batch.inputs)
     probs = torch.sigmoid(logits)
     n = batch.inputs.shape[0]
     fig, axes = plt.subplots(4, n, figsize=(3.2 * n + 1, 7.5), squeeze=False)
@@ -83,8 +93,7 @@ def visualize(model, task: Task, batch: Batch, path) -> Path:
     """The machine's internals over time for one sequence: input and output, the add vectors, the
     write weightings, the memory at the end, the read weightings and the read vectors."""
     model.eval()
-    out = model(batch.inputs[:1], return_trace=True)
-    logits, _, trace = out
+    logits, trace = _forward(model, batch.inputs[:1], trace=True)
     if not trace:
         raise ConfigError("this model has no memory to draw (an LSTM baseline): visualize an NTM checkpoint")
     t = int(batch.lengths[0])
@@ -178,7 +187,7 @@ def weightings_figure(model, batch: Batch):
     was_training = model.training
     model.eval()
     try:
-        _, _, trace = model(batch.inputs[:1], return_trace=True)
+        _, trace = _forward(model, batch.inputs[:1], trace=True)
     finally:
         model.train(was_training)
     if not trace:
