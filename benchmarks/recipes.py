@@ -31,23 +31,41 @@ RECIPES = {
 
 def run(name: str, seed: int, max_steps: int) -> dict:
     import torch
+
     from ntmkit.train import TrainConfig, train
+
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = TrainConfig(seed=seed, max_steps=max_steps, checkpoint_dir=os.path.join(tmp, "ck"),
-                          train_log_dir=os.path.join(tmp, "logs"), **RECIPES[name])
+        cfg = TrainConfig(
+            seed=seed,
+            max_steps=max_steps,
+            checkpoint_dir=os.path.join(tmp, "ck"),
+            train_log_dir=os.path.join(tmp, "logs"),
+            **RECIPES[name],
+        )
         r = train(cfg, progress=False)
-        curve = [(row["sequences"], row["bit_errors"]) for row in
-                 map(json.loads, open(os.path.join(tmp, "logs", "metrics.jsonl")))]
-    return {"recipe": name, "seed": seed, "learned": r["learned"], "steps": r["step"],
-            "sequences": r["sequences"], "train_seconds": round(r["seconds"], 1), "curve": curve}
+        curve = [
+            (row["sequences"], row["bit_errors"])
+            for row in map(json.loads, Path(tmp, "logs", "metrics.jsonl").read_text().splitlines())
+        ]
+    return {
+        "recipe": name,
+        "seed": seed,
+        "learned": r["learned"],
+        "steps": r["step"],
+        "sequences": r["sequences"],
+        "train_seconds": round(r["seconds"], 1),
+        "curve": curve,
+    }
 
 
 def plot(rows: list[dict], path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for name in RECIPES:
         curves = [r["curve"] for r in rows if r["recipe"] == name]
@@ -84,9 +102,15 @@ def main() -> None:
             rows.append(row)
             f.write(json.dumps(row) + "\n")
             f.flush()
-            print(f"{row['recipe']:<40} seed {row['seed']}: "
-                  + (f"learned after {row['steps']} steps, {row['sequences']:,} sequences" if row["learned"]
-                     else f"not learned in {row['steps']} steps"), flush=True)
+            print(
+                f"{row['recipe']:<40} seed {row['seed']}: "
+                + (
+                    f"learned after {row['steps']} steps, {row['sequences']:,} sequences"
+                    if row["learned"]
+                    else f"not learned in {row['steps']} steps"
+                ),
+                flush=True,
+            )
     print(f"\n{'recipe':<40} {'learned':>8} {'median sequences to learn':>26}")
     for name in RECIPES:
         mine = [r for r in rows if r["recipe"] == name]

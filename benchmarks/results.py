@@ -29,21 +29,33 @@ PAGE = ROOT / "docs" / "results.md"
 VARIANTS = {"ntm-ff": [], "ntm-lstm": ["--controller", "lstm"], "lstm": ["--model", "lstm"]}
 LABELS = {"ntm-ff": "NTM, feed-forward controller", "ntm-lstm": "NTM, LSTM controller", "lstm": "LSTM baseline"}
 # Budget per run for --train: (seeds, minutes per seed); the copy NTM learns in about a minute.
-BUDGET = {"copy": (3, 10), "repeat_copy": (1, 40), "associative_recall": (1, 40), "ngrams": (1, 40),
-          "priority_sort": (1, 40)}
+BUDGET = {
+    "copy": (3, 10),
+    "repeat_copy": (1, 40),
+    "associative_recall": (1, 40),
+    "ngrams": (1, 40),
+    "priority_sort": (1, 40),
+}
 # Further evaluations of the shipped models (flags for `ntm evaluate`).
-EXTRA = {"copy": [["--memory_locations", "1024", "--values", "20,30,50,80,120,200,500,1000"],
-                  ["--memory_locations", "2048", "--values", "1000"]],
-         "repeat_copy": [], "associative_recall": [], "ngrams": [], "priority_sort": []}
+EXTRA = {
+    "copy": [
+        ["--memory_locations", "1024", "--values", "20,30,50,80,120,200,500,1000"],
+        ["--memory_locations", "2048", "--values", "1000"],
+    ],
+    "repeat_copy": [],
+    "associative_recall": [],
+    "ngrams": [],
+    "priority_sort": [],
+}
 PAPER = {
     "copy": "both NTMs near 0 bits by about 100k sequences; LSTM about 0.5 bits from 600k. Lengths 10-50 "
-            "copied with very few mistakes; a few local errors and one global error at 120",
+    "copied with very few mistakes; a few local errors and one global error at 120",
     "repeat_copy": "solved; generalises to twice the length and to more repeats, but after the 11th repeat "
-                   "emits the end marker after every repeat",
+    "emits the end marker after every repeat",
     "associative_recall": "near 0 by about 30k episodes; NTM-FF nearly perfect up to 12 items, under 1 bit per "
-                          "sequence at 15 items; LSTM not at 0 after 1M",
+    "sequence at 15 items; LSTM not at 0 after 1M",
     "ngrams": "NTM about 133.5-134 bits per 200-bit sequence against about 133 for the optimal estimator "
-              "and 136 for the LSTM",
+    "and 136 for the LSTM",
     "priority_sort": "NTM about 18-20 bits per sequence at 1M sequences, LSTM about 58",
 }
 
@@ -51,50 +63,50 @@ PAPER = {
 # What the measurements show, per task (written from the runs above; numbers from this machine).
 NOTES = {
     "copy": "With its own 128 locations the shipped model is perfect to about length 30 and fails past 100, "
-            "where its write head wraps round the ring and overwrites the start. With the memory enlarged to "
-            "1,024 locations it copies every length to 80 without error, 0.04 wrong bits per sequence at 120. "
-            "Two things limit longer sequences. (1) Wrap-around: the write head starts at row 32, so 1,000 "
-            "vectors in 1,024 rows wrap into rows 0-7, next to where the read head finds the start; recall "
-            "then begins 8-10 rows early and every bit after is shifted (about 4,000 wrong bits). With 2,048 "
-            "rows there is no wrap. (2) Slips: the write head stays exact (every step +1, peak weight >= 0.987 "
-            "at length 500), but at a few steps of a long recall the read head's shift distribution is "
-            "uncertain (e.g. [0.40, 0.20, 0.40] for shifts -1, 0, +1, with the content gate at 0.05): its "
-            "weight splits between two rows and it sometimes steps back one row, which duplicates a vector "
-            "and shifts the rest (a global error, as in the paper's figure at length 120). The read head mixes "
-            "content addressing into its moves (gate up to 0.92 during recall, 0.83 on average while the "
-            "sequence is written), and content lookups get more confusable the more rows are written, so "
-            "slips grow with length. Freshly converged models (the sweep's seeds, stopped as soon as the "
-            "held-out check passed) generalise less far than the shipped model, which was trained for "
-            "12,000 steps.",
+    "where its write head wraps round the ring and overwrites the start. With the memory enlarged to "
+    "1,024 locations it copies every length to 80 without error, 0.04 wrong bits per sequence at 120. "
+    "Two things limit longer sequences. (1) Wrap-around: the write head starts at row 32, so 1,000 "
+    "vectors in 1,024 rows wrap into rows 0-7, next to where the read head finds the start; recall "
+    "then begins 8-10 rows early and every bit after is shifted (about 4,000 wrong bits). With 2,048 "
+    "rows there is no wrap. (2) Slips: the write head stays exact (every step +1, peak weight >= 0.987 "
+    "at length 500), but at a few steps of a long recall the read head's shift distribution is "
+    "uncertain (e.g. [0.40, 0.20, 0.40] for shifts -1, 0, +1, with the content gate at 0.05): its "
+    "weight splits between two rows and it sometimes steps back one row, which duplicates a vector "
+    "and shifts the rest (a global error, as in the paper's figure at length 120). The read head mixes "
+    "content addressing into its moves (gate up to 0.92 during recall, 0.83 on average while the "
+    "sequence is written), and content lookups get more confusable the more rows are written, so "
+    "slips grow with length. Freshly converged models (the sweep's seeds, stopped as soon as the "
+    "held-out check passed) generalise less far than the shipped model, which was trained for "
+    "12,000 steps.",
     "ngrams": "Target (within 0.5 bits per 200-bit sequence of the optimal estimator) not met: the shipped NTM "
-              "(LSTM controller, 283,000 sequences) spends 1.91 bits per sequence more than the exact Bayesian "
-              "estimator on 1,000 fresh sequences (the estimator itself spends about 125 bits per sequence). The "
-              "feed-forward NTM sat near 50 bits above it; the LSTM-controller NTM too, until about 75,000 "
-              "sequences, when it fell within a few thousand sequences to about 4, the step where it started to "
-              "count per context; lowering Adam's rate from 1e-3 to 1e-4 took it to 2.3, and 90,000 more "
-              "sequences to 1.9, still falling slowly. For scale, estimators that count "
-              "the last k bits as context spend 183 (k = 0), 178, 171, 162 and 146 (k = 4) bits per sequence "
-              "on 500 sequences where the optimal one (k = 5) spends 127.",
+    "(LSTM controller, 283,000 sequences) spends 1.91 bits per sequence more than the exact Bayesian "
+    "estimator on 1,000 fresh sequences (the estimator itself spends about 125 bits per sequence). The "
+    "feed-forward NTM sat near 50 bits above it; the LSTM-controller NTM too, until about 75,000 "
+    "sequences, when it fell within a few thousand sequences to about 4, the step where it started to "
+    "count per context; lowering Adam's rate from 1e-3 to 1e-4 took it to 2.3, and 90,000 more "
+    "sequences to 1.9, still falling slowly. For scale, estimators that count "
+    "the last k bits as context spend 183 (k = 0), 178, 171, 162 and 146 (k = 4) bits per sequence "
+    "on 500 sequences where the optimal one (k = 5) spends 127.",
     "priority_sort": "The shipped NTM (feed-forward controller, one head pair, where the paper used 8 pairs and "
-                     "512 units) makes 17.99 wrong bits per sequence (of 128) on 1,000 fresh sequences after "
-                     "1,500,000 sequences: just under the target of 18, one seed. It places the middle of the "
-                     "sorted sequence right and blurs its ends. Lowering Adam's rate from 1e-3 to 3e-4 after "
-                     "620,000 sequences took it from about 24 to 20.5 within 350,000 more and to 18 by 1,500,000; "
-                     "it was still falling. The LSTM baseline was at 45.6 (held-out) after its 10 minutes "
-                     "(127,000 sequences).",
+    "512 units) makes 17.99 wrong bits per sequence (of 128) on 1,000 fresh sequences after "
+    "1,500,000 sequences: just under the target of 18, one seed. It places the middle of the "
+    "sorted sequence right and blurs its ends. Lowering Adam's rate from 1e-3 to 3e-4 after "
+    "620,000 sequences took it from about 24 to 20.5 within 350,000 more and to 18 by 1,500,000; "
+    "it was still falling. The LSTM baseline was at 45.6 (held-out) after its 10 minutes "
+    "(127,000 sequences).",
     "repeat_copy": "Not learned in this project's budget; no model ships for it. Four attempts, each one seed: "
-                   "NTM feed-forward (74,000 sequences), NTM LSTM controller (145,000), LSTM controller with a "
-                   "curriculum over the length (2, 4, ... 10; 121,000) and the same with batch 8 (153,000): "
-                   "the training cost stayed at 80-90 wrong bits per sequence (about 120 for random output). "
-                   "The batch-8 curriculum run copies length 1 perfectly at every repeat count but not length 5. "
-                   "The paper's machine needed on the order of 100,000 single-sequence updates; these runs made "
-                   "at most 19,000 updates.",
+    "NTM feed-forward (74,000 sequences), NTM LSTM controller (145,000), LSTM controller with a "
+    "curriculum over the length (2, 4, ... 10; 121,000) and the same with batch 8 (153,000): "
+    "the training cost stayed at 80-90 wrong bits per sequence (about 120 for random output). "
+    "The batch-8 curriculum run copies length 1 perfectly at every repeat count but not length 5. "
+    "The paper's machine needed on the order of 100,000 single-sequence updates; these runs made "
+    "at most 19,000 updates.",
     "associative_recall": "The NTM with an LSTM controller learns the task in every seed (3/3); the "
-                          "feed-forward controller with one head pair (the paper used 4 heads and 256 units) "
-                          "and the LSTM baseline stayed at 3-4 wrong bits per query in their budgets. The shipped "
-                          "model (trained on 2-6 items) answers queries about up to 15 items without error. "
-                          "In the picture the read head jumps by content to the queried item when the query "
-                          "ends, moves on by one item and reads out the next one.",
+    "feed-forward controller with one head pair (the paper used 4 heads and 256 units) "
+    "and the LSTM baseline stayed at 3-4 wrong bits per query in their budgets. The shipped "
+    "model (trained on 2-6 items) answers queries about up to 15 items without error. "
+    "In the picture the read head jumps by content to the queried item when the query "
+    "ends, moves on by one item and reads out the next one.",
 }
 
 
@@ -112,8 +124,19 @@ def train_all(runs_dir: Path, tasks: list[str]) -> None:
         for variant, flags in VARIANTS.items():
             out = runs_dir / task / variant
             print(f"sweep {task} {variant}: {seeds} seeds x {minutes} min", flush=True)
-            ntm("sweep", "--task", task, *flags, "--seeds", str(seeds), "--max_minutes", str(minutes),
-                "--sweep_dir", str(out), check=False)
+            ntm(
+                "sweep",
+                "--task",
+                task,
+                *flags,
+                "--seeds",
+                str(seeds),
+                "--max_minutes",
+                str(minutes),
+                "--sweep_dir",
+                str(out),
+                check=False,
+            )
             if (out / "sweep.json").exists():
                 SWEEPS.mkdir(parents=True, exist_ok=True)
                 shutil.copy(out / "sweep.json", SWEEPS / f"{task}-{variant}.json")
@@ -123,6 +146,7 @@ def collect(runs_dir: Path) -> None:
     """Summarise every sweep under ``runs_dir`` again (``TASK/VARIANT/seed-K``) into SWEEPS."""
     from ntmkit.sweep import summarise
     from ntmkit.tasks import TASKS
+
     for variant_dir in sorted(runs_dir.glob("*/*")):
         task, variant = variant_dir.parent.name, variant_dir.name
         seeds = sorted(int(d.name.split("-")[1]) for d in variant_dir.glob("seed-*"))
@@ -141,7 +165,9 @@ def collect(runs_dir: Path) -> None:
 
 def curves_figure(task: str, path: Path) -> list[dict]:
     import numpy as np
+
     from ntmkit import plots
+
     rows, curves = [], {}
     for variant in VARIANTS:
         f = SWEEPS / f"{task}-{variant}.json"
@@ -160,39 +186,62 @@ def curves_figure(task: str, path: Path) -> list[dict]:
 def render(tasks: list[str]) -> None:
     from ntmkit.pretrained import pretrained_path
     from ntmkit.tasks import TASKS
+
     PICTURES.mkdir(parents=True, exist_ok=True)
-    lines = ["# Results", "",
-             "Every number here was measured on a 2-core CPU machine. The page is regenerated by "
-             "`python benchmarks/results.py` (learning curves from the stored sweeps in "
-             "`benchmarks/results/sweeps/`, which `python benchmarks/results.py --train` reruns with "
-             "`ntm sweep`; everything else from the models shipped in `src/ntmkit/pretrained/`).",
-             "",
-             "Read the training figures with two cautions. The runs shared the two cores with two to four other "
-             "runs, so their seconds overstate a run alone by two to four times. And the budgets were not equal: "
-             "the LSTM baselines had 6 minutes per seed on copy and 10 minutes elsewhere, the NTMs up to 100 "
-             "minutes on the harder tasks (each row names its command). Most rows are one seed; copy and "
-             "associative recall (NTM, LSTM controller) have three.", ""]
+    lines = [
+        "# Results",
+        "",
+        "Every number here was measured on a 2-core CPU machine. The page is regenerated by "
+        "`python benchmarks/results.py` (learning curves from the stored sweeps in "
+        "`benchmarks/results/sweeps/`, which `python benchmarks/results.py --train` reruns with "
+        "`ntm sweep`; everything else from the models shipped in `src/ntmkit/pretrained/`).",
+        "",
+        "Read the training figures with two cautions. The runs shared the two cores with two to four other "
+        "runs, so their seconds overstate a run alone by two to four times. And the budgets were not equal: "
+        "the LSTM baselines had 6 minutes per seed on copy and 10 minutes elsewhere, the NTMs up to 100 "
+        "minutes on the harder tasks (each row names its command). Most rows are one seed; copy and "
+        "associative recall (NTM, LSTM controller) have three.",
+        "",
+    ]
     for task in tasks:
         cls = TASKS[task]
-        lines += [f"## {task}", "", f"Cost: {cls.cost_name}; learned below {cls.learned_below:g}.", "",
-                  f"**The paper:** {PAPER[task]}.", ""]
+        lines += [
+            f"## {task}",
+            "",
+            f"Cost: {cls.cost_name}; learned below {cls.learned_below:g}.",
+            "",
+            f"**The paper:** {PAPER[task]}.",
+            "",
+        ]
         if task in NOTES:
             lines += [NOTES[task], ""]
         rows = curves_figure(task, PICTURES / f"{task}_curves.png")
         if rows:
-            seeds, minutes = BUDGET[task]
-            lines += ["Learning curves (x = sequences seen; the command of each row is in the table):", "",
-                      f"![{task} learning curves](results/{task}_curves.png)", "",
-                      "| model | learned | median sequences to learn | median seconds to learn | cost per seed at the "
-                      "end (held-out; ~ = training batches) | command |", "|---|---|---|---|---|---|"]
+            _seeds, _minutes = BUDGET[task]
+            lines += [
+                "Learning curves (x = sequences seen; the command of each row is in the table):",
+                "",
+                f"![{task} learning curves](results/{task}_curves.png)",
+                "",
+                "| model | learned | median sequences to learn | median seconds to learn | cost per seed at the "
+                "end (held-out; ~ = training batches) | command |",
+                "|---|---|---|---|---|---|",
+            ]
             for r in rows:
                 med = r["median_sequences_to_learn"]
                 secs = r["median_seconds_to_learn"]
-                finals = ", ".join(f"{s['final_cost']:.3g}" if s["final_cost"] is not None else
-                                   "-" if s.get("last_training_cost") is None else f"~{s['last_training_cost']:.3g}"
-                                   for s in r["seeds"])
-                lines.append(f"| {LABELS[r['variant']]} | {r['learned']} | {'-' if med is None else f'{med:,.0f}'} | "
-                             f"{'-' if secs is None else f'{secs:.0f}'} | {finals} | `{r.get('command', '')}` |")
+                finals = ", ".join(
+                    f"{s['final_cost']:.3g}"
+                    if s["final_cost"] is not None
+                    else "-"
+                    if s.get("last_training_cost") is None
+                    else f"~{s['last_training_cost']:.3g}"
+                    for s in r["seeds"]
+                )
+                lines.append(
+                    f"| {LABELS[r['variant']]} | {r['learned']} | {'-' if med is None else f'{med:,.0f}'} | "
+                    f"{'-' if secs is None else f'{secs:.0f}'} | {finals} | `{r.get('command', '')}` |"
+                )
             lines.append("")
         if not pretrained_path(task).is_file():
             lines += ["No shipped model for this task yet.", ""]
@@ -201,39 +250,63 @@ def render(tasks: list[str]) -> None:
         for axis, extra in runs:
             memory = extra[extra.index("--memory_locations") + 1] if "--memory_locations" in extra else None
             stem = f"evaluate_{task}_{axis}" + (f"_N{memory}" if memory else "")
-            ntm("evaluate", "--task", task, "--axis", axis, *extra, "--checkpoint_dir", str(PICTURES / "none"),
-                "--figure_dir", str(PICTURES))
+            ntm(
+                "evaluate",
+                "--task",
+                task,
+                "--axis",
+                axis,
+                *extra,
+                "--checkpoint_dir",
+                str(PICTURES / "none"),
+                "--figure_dir",
+                str(PICTURES),
+            )
             report = json.loads((PICTURES / f"{stem}.json").read_text())
             lo, hi = report["training_range"]
             rows = report["rows"]
             if len(rows) > 14:  # the plot has every value; the table a readable selection
                 rows = [rows[round(i * (len(rows) - 1) / 11)] for i in range(12)]
             command = " ".join(["ntm evaluate --task", task, "--axis", axis, *extra])
-            lines += [f"Shipped model, {report['cost']} against {axis}"
-                      + (f" with the memory enlarged to {memory} locations" if memory else "")
-                      + f" (`{command}`, {report['sequences_per_value']} sequences each, trained on {lo}-{hi}):", ""]
+            lines += [
+                f"Shipped model, {report['cost']} against {axis}"
+                + (f" with the memory enlarged to {memory} locations" if memory else "")
+                + f" (`{command}`, {report['sequences_per_value']} sequences each, trained on {lo}-{hi}):",
+                "",
+            ]
             if not extra or len(report["rows"]) > 3:
                 lines += [f"![{task} against {axis}](results/{stem}.png)", ""]
-            lines += [f"| {axis} | " + " | ".join(str(r[axis]) for r in rows) + " |",
-                      "|---|" + "---|" * len(rows),
-                      "| cost | " + " | ".join(f"{r['cost']:.3g}" for r in rows) + " |",
-                      "| perfect | " + " | ".join(f"{r['perfect']:.0%}" for r in rows) + " |", ""]
+            lines += [
+                f"| {axis} | " + " | ".join(str(r[axis]) for r in rows) + " |",
+                "|---|" + "---|" * len(rows),
+                "| cost | " + " | ".join(f"{r['cost']:.3g}" for r in rows) + " |",
+                "| perfect | " + " | ".join(f"{r['perfect']:.0%}" for r in rows) + " |",
+                "",
+            ]
         ntm("visualize", "--task", task, "--checkpoint_dir", str(PICTURES / "none"), "--figure_dir", str(PICTURES))
         pic = next(PICTURES.glob(f"visualize_{task}_*.png"))
-        lines += [f"Memory use of the shipped model (`ntm visualize --task {task}`):", "",
-                  f"![{task} memory use](results/{pic.name})", ""]
+        lines += [
+            f"Memory use of the shipped model (`ntm visualize --task {task}`):",
+            "",
+            f"![{task} memory use](results/{pic.name})",
+            "",
+        ]
     PAGE.write_text("\n".join(lines))
     print(f"wrote {PAGE}")
 
 
 def main() -> None:
     from ntmkit.tasks import TASKS
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train", action="store_true", help="run the sweeps first (hours)")
     p.add_argument("--runs_dir", default=str(ROOT / "benchmarks" / "runs"), help="where --train puts the runs")
     p.add_argument("--tasks", default=",".join(TASKS), help="comma-separated tasks (default all)")
-    p.add_argument("--collect", action="store_true",
-                   help="summarise the runs in --runs_dir again into benchmarks/results/sweeps/ first")
+    p.add_argument(
+        "--collect",
+        action="store_true",
+        help="summarise the runs in --runs_dir again into benchmarks/results/sweeps/ first",
+    )
     a = p.parse_args()
     tasks = [t for t in a.tasks.split(",") if t]
     if a.train:

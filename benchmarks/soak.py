@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 def main() -> None:
     import torch
+
     from ntmkit.evaluate import evaluate
     from ntmkit.train import TrainConfig, train
 
@@ -34,25 +35,44 @@ def main() -> None:
     def on_step(step, model):
         if step % args.check_every == 0:
             e = evaluate(model, result_task[0], 1000, g)
-            checks.append({"step": step, "sequences": step * 32, "bit_errors": e["bit_errors"],
-                           "perfect": e["perfect"]})
+            checks.append(
+                {"step": step, "sequences": step * 32, "bit_errors": e["bit_errors"], "perfect": e["perfect"]}
+            )
             print(json.dumps(checks[-1]), flush=True)
 
     from ntmkit.train import make_task
+
     result_task = [make_task("copy", {})]
     start = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        r = train(TrainConfig(seed=args.seed, max_steps=args.sequences // 32, stop_when_learned=False,
-                              checkpoint_dir=tmp + "/ck", train_log_dir=tmp + "/logs", report_interval=5000),
-                  progress=False, on_step=on_step)
+        r = train(
+            TrainConfig(
+                seed=args.seed,
+                max_steps=args.sequences // 32,
+                stop_when_learned=False,
+                checkpoint_dir=tmp + "/ck",
+                train_log_dir=tmp + "/logs",
+                report_interval=5000,
+            ),
+            progress=False,
+            on_step=on_step,
+        )
     after = [c for c in checks if c["step"] >= 2500]
-    out = {"sequences": r["sequences"], "steps": r["step"], "seconds": round(time.time() - start, 1),
-           "non_finite_steps": r["skipped_steps"], "recoveries": r["recoveries"], "checks": checks,
-           "worst_bit_errors_after_step_2500": max((c["bit_errors"] for c in after), default=None)}
+    out = {
+        "sequences": r["sequences"],
+        "steps": r["step"],
+        "seconds": round(time.time() - start, 1),
+        "non_finite_steps": r["skipped_steps"],
+        "recoveries": r["recoveries"],
+        "checks": checks,
+        "worst_bit_errors_after_step_2500": max((c["bit_errors"] for c in after), default=None),
+    }
     (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
     (ROOT / "benchmarks" / "results" / "soak.json").write_text(json.dumps(out, indent=1))
-    print(f"{out['sequences']:,} sequences in {out['seconds']} s: {out['non_finite_steps']} non-finite steps, "
-          f"worst held-out bit errors per sequence after step 2500: {out['worst_bit_errors_after_step_2500']}")
+    print(
+        f"{out['sequences']:,} sequences in {out['seconds']} s: {out['non_finite_steps']} non-finite steps, "
+        f"worst held-out bit errors per sequence after step 2500: {out['worst_bit_errors_after_step_2500']}"
+    )
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ def test_sharpen_does_not_underflow_in_float32():
     w = torch.tensor([[[1e-3, 2e-3, 1e-3]]])
     out = A.sharpen(w, torch.tensor([[50.0]]))
     # The literal power gives 0/0 here; log space keeps the focus on the largest weight.
-    assert torch.isnan((w ** 50 / (w ** 50).sum(-1, keepdim=True))).any()
+    assert torch.isnan(w**50 / (w**50).sum(-1, keepdim=True)).any()
     assert torch.allclose(out, torch.tensor([[[0.0, 1.0, 0.0]]]), atol=1e-6)
 
 
@@ -123,9 +123,15 @@ def test_weightings_are_distributions_for_random_parameters(seed):
     b, h, n, m = 3, 4, 16, 6
     memory = torch.randn(b, n, m, generator=g) * 10 ** torch.randint(-6, 2, (1,), generator=g).item()
     w_prev = torch.softmax(torch.randn(b, h, n, generator=g) * 5, -1)
-    w = A.address(memory, w_prev, torch.randn(b, h, m, generator=g),
-                  torch.rand(b, h, generator=g) * 100, torch.rand(b, h, generator=g),
-                  torch.softmax(torch.randn(b, h, 3, generator=g), -1), 1 + torch.rand(b, h, generator=g) * 50)
+    w = A.address(
+        memory,
+        w_prev,
+        torch.randn(b, h, m, generator=g),
+        torch.rand(b, h, generator=g) * 100,
+        torch.rand(b, h, generator=g),
+        torch.softmax(torch.randn(b, h, 3, generator=g), -1),
+        1 + torch.rand(b, h, generator=g) * 50,
+    )
     assert w.shape == (b, h, n)
     assert (w >= 0).all() and torch.isfinite(w).all()
     assert torch.allclose(w.sum(-1), torch.ones(b, h), atol=1e-5)
@@ -133,8 +139,14 @@ def test_weightings_are_distributions_for_random_parameters(seed):
 
 def test_heads_are_independent():
     memory = torch.randn(2, 8, 4)
-    args = [torch.softmax(torch.randn(2, 3, 8), -1), torch.randn(2, 3, 4), torch.rand(2, 3), torch.rand(2, 3),
-            torch.softmax(torch.randn(2, 3, 3), -1), 1 + torch.rand(2, 3)]
+    args = [
+        torch.softmax(torch.randn(2, 3, 8), -1),
+        torch.randn(2, 3, 4),
+        torch.rand(2, 3),
+        torch.rand(2, 3),
+        torch.softmax(torch.randn(2, 3, 3), -1),
+        1 + torch.rand(2, 3),
+    ]
     together = A.address(memory, *args)
     one = A.address(memory, *[a[:, 1:2] for a in args])
     assert torch.allclose(together[:, 1:2], one, atol=1e-6)

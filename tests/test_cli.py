@@ -13,21 +13,62 @@ import torch
 from ntmkit import checkpoint as ckpt
 from ntmkit.cli import main
 
-SMALL = ["--controller_size", "16", "--controller_layers", "1", "--memory_locations", "12",
-         "--memory_vector_size", "6", "--in_bits", "3", "--out_bits", "3", "--max_sequence", "4",
-         "--batches", "8", "--engine", "eager", "--quiet"]
+SMALL = [
+    "--controller_size",
+    "16",
+    "--controller_layers",
+    "1",
+    "--memory_locations",
+    "12",
+    "--memory_vector_size",
+    "6",
+    "--in_bits",
+    "3",
+    "--out_bits",
+    "3",
+    "--max_sequence",
+    "4",
+    "--batches",
+    "8",
+    "--engine",
+    "eager",
+    "--quiet",
+]
 
 
 def run(args, tmp_path, capsys):
-    code = main(args + ["--checkpoint_dir", str(tmp_path / "ck"), "--train_log_dir", str(tmp_path / "logs"),
-                        "--figure_dir", str(tmp_path / "fig")])
+    code = main(
+        [
+            *args,
+            "--checkpoint_dir",
+            str(tmp_path / "ck"),
+            "--train_log_dir",
+            str(tmp_path / "logs"),
+            "--figure_dir",
+            str(tmp_path / "fig"),
+        ]
+    )
     out = capsys.readouterr()
     return code, out.out, out.err
 
 
 def train_small(tmp_path, capsys, steps, extra=()):
-    return run(["--train", *SMALL, "--epochs", "1", "--steps_per_epoch", str(steps), "--report_interval", "5",
-                "--keep_training", *extra], tmp_path, capsys)
+    return run(
+        [
+            "--train",
+            *SMALL,
+            "--epochs",
+            "1",
+            "--steps_per_epoch",
+            str(steps),
+            "--report_interval",
+            "5",
+            "--keep_training",
+            *extra,
+        ],
+        tmp_path,
+        capsys,
+    )
 
 
 def test_help_lists_the_starting_projects_options(capsys):
@@ -35,11 +76,34 @@ def test_help_lists_the_starting_projects_options(capsys):
         main(["--help"])
     assert e.value.code == 0
     text = capsys.readouterr().out
-    for flag in ["--train", "--test", "--visualize", "--random_seq_len", "--epochs", "--batches", "--steps_per_epoch",
-                 "--learning_rate", "--momentum", "--clip_grad_min", "--clip_grad_max", "--controller_size",
-                 "--memory_locations", "--memory_vector_size", "--maximum_shifts", "--learn_r_bias",
-                 "--learn_w_bias", "--learn_m_bias", "--max_sequence", "--min_sequence", "--in_bits", "--out_bits",
-                 "--checkpoint_dir", "--max_to_keep", "--report_interval", "--train_log_dir"]:
+    for flag in [
+        "--train",
+        "--test",
+        "--visualize",
+        "--random_seq_len",
+        "--epochs",
+        "--batches",
+        "--steps_per_epoch",
+        "--learning_rate",
+        "--momentum",
+        "--clip_grad_min",
+        "--clip_grad_max",
+        "--controller_size",
+        "--memory_locations",
+        "--memory_vector_size",
+        "--maximum_shifts",
+        "--learn_r_bias",
+        "--learn_w_bias",
+        "--learn_m_bias",
+        "--max_sequence",
+        "--min_sequence",
+        "--in_bits",
+        "--out_bits",
+        "--checkpoint_dir",
+        "--max_to_keep",
+        "--report_interval",
+        "--train_log_dir",
+    ]:
         assert flag in text, flag
 
 
@@ -54,8 +118,23 @@ def test_train_writes_checkpoints_logs_and_resumes(tmp_path, capsys):
     data = ckpt.load(tmp_path / "ck")
     assert data["step"] == 12 and data["model_config"]["controller_size"] == 16
     # Resume: no model flags needed, the checkpoint supplies them.
-    code, out, err = run(["train", "--epochs", "1", "--steps_per_epoch", "20", "--keep_training", "--quiet",
-                          "--engine", "eager", "--report_interval", "5"], tmp_path, capsys)
+    code, out, err = run(
+        [
+            "train",
+            "--epochs",
+            "1",
+            "--steps_per_epoch",
+            "20",
+            "--keep_training",
+            "--quiet",
+            "--engine",
+            "eager",
+            "--report_interval",
+            "5",
+        ],
+        tmp_path,
+        capsys,
+    )
     assert code == 0, err
     assert "resuming from" in out
     assert ckpt.load(tmp_path / "ck")["step"] == 20
@@ -89,15 +168,32 @@ def test_test_without_checkpoint_uses_the_shipped_model(tmp_path, capsys):
     code, out, err = run(["--test", "--max_sequence=30", "--sequences", "20"], tmp_path, capsys)
     assert code == 0, err
     assert "pretrained copy model shipped with ntmkit" in out
-    line = next(l for l in out.splitlines() if l.startswith("length 30:"))
+    line = next(ln for ln in out.splitlines() if ln.startswith("length 30:"))
     assert float(line.split()[2]) < 1.0  # bit errors per sequence at length 30
 
 
 def test_starting_project_usage_lines_via_the_console_entry(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
-    r = subprocess.run([sys.executable, "-m", "ntmkit", "--test", "--max_sequence=120", "--random_seq_len",
-                        "--sequences", "4", "--figure_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "none")],
-                       capture_output=True, text=True, env=env, cwd=tmp_path)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ntmkit",
+            "--test",
+            "--max_sequence=120",
+            "--random_seq_len",
+            "--sequences",
+            "4",
+            "--figure_dir",
+            str(tmp_path),
+            "--checkpoint_dir",
+            str(tmp_path / "none"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert "random lengths 1-120" in r.stdout
 
@@ -115,15 +211,20 @@ BAD = [
     (["--test", "--max_sequence=200", "--memory_locations=150"], "needs 200 memory locations but the model has 150"),
     ([], "no command given"),
     (["--train", "--task=repeat_copy", "--min_items=3"], "--min_items does not apply to the repeat_copy task"),
-    (["--train", "--task=repeat_copy", "--min_repeats=4", "--max_repeats=2"],
-     "--min_repeats (4) is larger than --max_repeats (2)"),
+    (
+        ["--train", "--task=repeat_copy", "--min_repeats=4", "--max_repeats=2"],
+        "--min_repeats (4) is larger than --max_repeats (2)",
+    ),
     (["--train", "--task=ngrams", "--out_bits=2"], "--out_bits is set by the task for ngrams"),
     (["evaluate", "--axis=repeats"], "--axis repeats is not an axis of copy"),
     (["evaluate", "--values=3,x"], "--values must be comma-separated integers"),
     (["evaluate", "--max_sequence=300"], "length 150 needs 150 memory locations but the model has 128"),
     (["sweep", "--nproc=2"], "--nproc does not combine with sweep"),
     (["train", "--test"], "choose one command"),
-    (["train", "--max_sequence=1000000"], "--max_sequence 1000000 needs 1000000 memory locations but the model has 128"),
+    (
+        ["train", "--max_sequence=1000000"],
+        "--max_sequence 1000000 needs 1000000 memory locations but the model has 128",
+    ),
     (["train", "--memory_locations=100000", "--memory_vector_size=100000"], "GiB for one training step"),
     (["train", "--model=lstm", "--memory_locations=64"], "--memory_locations applies to the NTM only"),
     (["train", "--model=lstm", "--memory_sizes=auto"], "--memory_sizes applies to the NTM only"),
@@ -136,7 +237,7 @@ BAD = [
 
 @pytest.mark.parametrize("args, message", BAD)
 def test_bad_input_is_one_clean_line_and_writes_nothing(args, message, tmp_path, capsys):
-    code, out, err = run(args, tmp_path, capsys)
+    code, _out, err = run(args, tmp_path, capsys)
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -150,12 +251,15 @@ def test_bad_flag_value_is_an_argparse_error(tmp_path, capsys):
     assert "invalid int value" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "truncated, corrupt or unsafe"),
-    (b"PK\x03\x04 not really a zip", "truncated, corrupt or unsafe"),
-    (None, "not an ntmkit checkpoint"),
-    ("truncate", "truncated, corrupt or unsafe"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "truncated, corrupt or unsafe"),
+        (b"PK\x03\x04 not really a zip", "truncated, corrupt or unsafe"),
+        (None, "not an ntmkit checkpoint"),
+        ("truncate", "truncated, corrupt or unsafe"),
+    ],
+)
 def test_bad_checkpoint_is_a_clear_error(content, message, tmp_path, capsys):
     (tmp_path / "ck").mkdir()
     path = tmp_path / "ck" / "ckpt-00000001.pt"
@@ -173,7 +277,7 @@ def test_bad_checkpoint_is_a_clear_error(content, message, tmp_path, capsys):
         path.write_bytes(content)
     before = sorted(p.name for p in (tmp_path / "ck").iterdir())
     for command in (["--test", "--max_sequence=4"], ["--train", *SMALL]):
-        code, out, err = run(command, tmp_path, capsys)
+        code, _out, err = run(command, tmp_path, capsys)
         assert code == 2, (command, err)
         assert message in err and len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == before  # nothing lost or added
@@ -182,17 +286,18 @@ def test_bad_checkpoint_is_a_clear_error(content, message, tmp_path, capsys):
 def test_checkpoint_that_does_not_match_the_flags(tmp_path, capsys):
     assert train_small(tmp_path, capsys, 2)[0] == 0
     mismatched = [a if a != "16" else "32" for a in SMALL]  # --controller_size 32
-    code, out, err = run(["--train", *mismatched], tmp_path, capsys)
+    code, _out, err = run(["--train", *mismatched], tmp_path, capsys)
     assert code == 2 and "controller_size=16" in err and "32" in err
-    code, out, err = run(["--test", "--controller_size", "32", "--max_sequence", "4"], tmp_path, capsys)
+    code, _out, err = run(["--test", "--controller_size", "32", "--max_sequence", "4"], tmp_path, capsys)
     assert code == 2 and "controller_size=16" in err
 
 
 def test_unwritable_checkpoint_dir_fails_before_training(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    code = main(["--train", *SMALL, "--checkpoint_dir", str(blocker / "sub"), "--train_log_dir",
-                 str(tmp_path / "logs")])
+    code = main(
+        ["--train", *SMALL, "--checkpoint_dir", str(blocker / "sub"), "--train_log_dir", str(tmp_path / "logs")]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "--checkpoint_dir" in err and "not a directory" in err
     assert not (tmp_path / "logs").exists()
@@ -201,11 +306,28 @@ def test_unwritable_checkpoint_dir_fails_before_training(tmp_path, capsys):
 def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     import signal
     import time
+
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"), PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "ntmkit", "train", *SMALL, "--keep_training",
-                             "--report_interval", "100000", "--checkpoint_dir", str(tmp_path / "ck"),
-                             "--train_log_dir", str(tmp_path / "logs")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ntmkit",
+            "train",
+            *SMALL,
+            "--keep_training",
+            "--report_interval",
+            "100000",
+            "--checkpoint_dir",
+            str(tmp_path / "ck"),
+            "--train_log_dir",
+            str(tmp_path / "logs"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     deadline = time.time() + 60
     while time.time() < deadline and not (tmp_path / "logs" / "metrics.jsonl").exists():
         time.sleep(0.2)
@@ -221,27 +343,46 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
 def test_a_full_disk_is_refused_before_training(tmp_path, capsys, monkeypatch):
     import shutil
     from collections import namedtuple
+
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 10**6, 10**6))
-    code, out, err = run(["--train", *SMALL], tmp_path, capsys)
+    code, _out, err = run(["--train", *SMALL], tmp_path, capsys)
     assert code == 2 and "MiB free for --checkpoint_dir" in err
     assert not (tmp_path / "ck").exists() and not (tmp_path / "logs").exists()
 
 
 def test_the_shipped_model_copies_120_with_an_enlarged_memory(tmp_path, capsys):
-    code, out, err = run(["--test", "--max_sequence=120", "--memory_locations", "1024", "--sequences", "20"],
-                         tmp_path, capsys)
+    code, out, err = run(
+        ["--test", "--max_sequence=120", "--memory_locations", "1024", "--sequences", "20"], tmp_path, capsys
+    )
     assert code == 0, err
     assert "memory enlarged from 128 to 1024 locations" in out
-    line = next(l for l in out.splitlines() if l.startswith("length 120:"))
+    line = next(ln for ln in out.splitlines() if ln.startswith("length 120:"))
     assert float(line.split()[2]) < 0.5  # with its trained 128 rows it gets ~480 bits wrong here
     code, out, err = run(["--test", "--max_sequence=20", "--memory_locations", "64"], tmp_path, capsys)
     assert code == 2 and "can only enlarge" in err
 
 
 def test_lstm_baseline_trains_and_tests_through_the_same_commands(tmp_path, capsys):
-    code, out, err = run(["train", "--model", "lstm", "--controller_size", "16", "--max_sequence", "4",
-                          "--epochs", "1", "--steps_per_epoch", "5", "--keep_training", "--quiet"], tmp_path, capsys)
+    code, out, err = run(
+        [
+            "train",
+            "--model",
+            "lstm",
+            "--controller_size",
+            "16",
+            "--max_sequence",
+            "4",
+            "--epochs",
+            "1",
+            "--steps_per_epoch",
+            "5",
+            "--keep_training",
+            "--quiet",
+        ],
+        tmp_path,
+        capsys,
+    )
     assert code == 0, err
     assert "training lstm on copy" in out
     assert ckpt.load(tmp_path / "ck")["model_kind"] == "lstm"
@@ -252,15 +393,40 @@ def test_lstm_baseline_trains_and_tests_through_the_same_commands(tmp_path, caps
 
 
 def test_every_task_trains_tests_and_draws_from_the_cli(tmp_path, capsys):
-    tiny = ["--controller_size", "16", "--controller_layers", "1", "--memory_locations", "40",
-            "--memory_vector_size", "6", "--batches", "4", "--engine", "eager", "--quiet"]
-    sizes = {"repeat_copy": ["--max_sequence", "3", "--max_repeats", "3"],
-             "associative_recall": ["--max_items", "3"], "ngrams": ["--min_sequence", "20", "--max_sequence", "20"],
-             "priority_sort": ["--min_items", "5", "--max_items", "5", "--sort_outputs", "3"]}
+    tiny = [
+        "--controller_size",
+        "16",
+        "--controller_layers",
+        "1",
+        "--memory_locations",
+        "40",
+        "--memory_vector_size",
+        "6",
+        "--batches",
+        "4",
+        "--engine",
+        "eager",
+        "--quiet",
+    ]
+    sizes = {
+        "repeat_copy": ["--max_sequence", "3", "--max_repeats", "3"],
+        "associative_recall": ["--max_items", "3"],
+        "ngrams": ["--min_sequence", "20", "--max_sequence", "20"],
+        "priority_sort": ["--min_items", "5", "--max_items", "5", "--sort_outputs", "3"],
+    }
     for task, size in sizes.items():
         d = tmp_path / task
-        args = ["--task", task, *size, "--checkpoint_dir", str(d / "ck"), "--train_log_dir", str(d / "logs"),
-                "--figure_dir", str(d / "fig")]
+        args = [
+            "--task",
+            task,
+            *size,
+            "--checkpoint_dir",
+            str(d / "ck"),
+            "--train_log_dir",
+            str(d / "logs"),
+            "--figure_dir",
+            str(d / "fig"),
+        ]
         assert main(["train", *tiny, *args, "--epochs", "1", "--steps_per_epoch", "3", "--keep_training"]) == 0
         out = capsys.readouterr().out
         assert f"training ntm on {task}" in out and "parameters" in out
@@ -271,7 +437,7 @@ def test_every_task_trains_tests_and_draws_from_the_cli(tmp_path, capsys):
             assert "bits per sequence above the optimal estimator" in out
         assert main(["visualize", *args]) == 0
         assert len(list((d / "fig").glob("visualize_*.png"))) == 1
-        dirs = args[2 + len(size):]
+        dirs = args[2 + len(size) :]
         assert main(["evaluate", "--task", task, *dirs, "--sequences", "3", "--values", "3,5"]) == 0
         report = json.loads(next((d / "fig").glob("evaluate_*.json")).read_text())
         assert report["task"] == task and len(report["rows"]) >= 2 and "cost" in report["rows"][0]
@@ -285,27 +451,59 @@ def test_evaluate_copy_every_length_and_a_larger_memory(tmp_path, capsys):
     assert [r["length"] for r in report["rows"]] == [5, 20, 40] and report["training_range"] == [1, 20]
     assert report["rows"][0]["bit_errors"] == 0 and report["rows"][1]["bit_errors"] == 0  # the shipped model
     assert (tmp_path / "fig" / "evaluate_copy_length.png").stat().st_size > 10_000
-    code, out, err = run(["evaluate", "--memory_locations", "512", "--values", "300", "--sequences", "2"],
-                         tmp_path, capsys)
+    code, out, err = run(
+        ["evaluate", "--memory_locations", "512", "--values", "300", "--sequences", "2"], tmp_path, capsys
+    )
     assert code == 0, err
     assert "memory enlarged from 128 to 512" in out
     from ntmkit.evaluate import default_values
     from ntmkit.tasks import CopyTask
+
     assert default_values(CopyTask(), "length") == list(range(1, 121))
-    assert default_values(CopyTask(), "length", 1000) == list(range(1, 121)) + [150, 200, 300, 500, 750, 1000]
+    assert default_values(CopyTask(), "length", 1000) == [*list(range(1, 121)), 150, 200, 300, 500, 750, 1000]
 
 
 def test_preset_paper_sets_the_tables_settings_and_flags_win(tmp_path, capsys):
     from ntmkit.cli import preset_settings
+
     assert preset_settings("paper", "associative_recall", "ntm", "feedforward") == dict(
-        optimizer="rmsprop", momentum=0.9, read_heads=4, write_heads=4, controller_size=256,
-        controller_layers=1, learning_rate=1e-4)
+        optimizer="rmsprop",
+        momentum=0.9,
+        read_heads=4,
+        write_heads=4,
+        controller_size=256,
+        controller_layers=1,
+        learning_rate=1e-4,
+    )
     assert preset_settings("paper", "priority_sort", "ntm", "lstm")["controller_layers"] == 2
     assert preset_settings("paper", "ngrams", "lstm", "feedforward")["controller_size"] == 128
-    code, out, err = run(["train", "--preset", "paper", "--task", "associative_recall", "--read_heads", "2",
-                          "--write_heads", "2", "--controller_size", "32", "--memory_locations", "40",
-                          "--epochs", "1", "--steps_per_epoch", "2", "--keep_training", "--engine", "eager",
-                          "--quiet"], tmp_path, capsys)
+    code, out, err = run(
+        [
+            "train",
+            "--preset",
+            "paper",
+            "--task",
+            "associative_recall",
+            "--read_heads",
+            "2",
+            "--write_heads",
+            "2",
+            "--controller_size",
+            "32",
+            "--memory_locations",
+            "40",
+            "--epochs",
+            "1",
+            "--steps_per_epoch",
+            "2",
+            "--keep_training",
+            "--engine",
+            "eager",
+            "--quiet",
+        ],
+        tmp_path,
+        capsys,
+    )
     assert code == 0, err
     assert "rmsprop lr 0.0001" in out
     stored = ckpt.load(ckpt.latest(tmp_path / "ck"))["model_config"]
@@ -314,12 +512,46 @@ def test_preset_paper_sets_the_tables_settings_and_flags_win(tmp_path, capsys):
 
 def test_sweep_trains_seeds_in_parallel_and_summarises(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
-    r = subprocess.run([sys.executable, "-m", "ntmkit", "sweep", "--seeds", "2", "--first_seed", "3",
-                        "--values", "2,3", "--sequences", "5", "--sweep_dir", str(tmp_path / "sw"),
-                        "--engine", "eager", "--controller_size", "16", "--controller_layers", "1",
-                        "--memory_locations", "8", "--memory_vector_size", "6", "--in_bits", "3",
-                        "--max_sequence", "2", "--epochs", "1", "--steps_per_epoch", "40"],
-                       capture_output=True, text=True, env=env, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ntmkit",
+            "sweep",
+            "--seeds",
+            "2",
+            "--first_seed",
+            "3",
+            "--values",
+            "2,3",
+            "--sequences",
+            "5",
+            "--sweep_dir",
+            str(tmp_path / "sw"),
+            "--engine",
+            "eager",
+            "--controller_size",
+            "16",
+            "--controller_layers",
+            "1",
+            "--memory_locations",
+            "8",
+            "--memory_vector_size",
+            "6",
+            "--in_bits",
+            "3",
+            "--max_sequence",
+            "2",
+            "--epochs",
+            "1",
+            "--steps_per_epoch",
+            "40",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     result = json.loads((tmp_path / "sw" / "sweep.json").read_text())
     assert [s["seed"] for s in result["seeds"]] == [3, 4]
@@ -332,8 +564,9 @@ def test_sweep_trains_seeds_in_parallel_and_summarises(tmp_path):
     assert "bit errors per sequence against length" in r.stdout
     assert all(0 <= s["last_training_cost"] < 100 for s in result["seeds"])
     curve = result["curve_sequences"]
-    assert len(curve["x"]) == len(curve["median"]) and all(a <= m <= b for a, m, b in
-                                                           zip(curve["q1"], curve["median"], curve["q3"]))
+    assert len(curve["x"]) == len(curve["median"]) and all(
+        a <= m <= b for a, m, b in zip(curve["q1"], curve["median"], curve["q3"])
+    )
     assert (tmp_path / "sw" / "sweep_seconds.png").exists() and "seed  learned" in r.stdout
     # each seed is an ordinary run with its own seed
     logs = [json.loads((tmp_path / "sw" / f"seed-{k}" / "logs" / "summary.json").read_text()) for k in (3, 4)]
@@ -344,12 +577,30 @@ def test_resume_reports_the_learning_rate_it_continues_with(tmp_path, capsys):
     code, out, err = train_small(tmp_path, capsys, 3, extra=["--learning_rate", "0.003"])
     assert code == 0, err
     assert "adam lr 0.003" in out
-    code, out, err = run(["train", "--epochs", "1", "--steps_per_epoch", "5", "--keep_training", "--quiet",
-                          "--engine", "eager"], tmp_path, capsys)
+    code, out, err = run(
+        ["train", "--epochs", "1", "--steps_per_epoch", "5", "--keep_training", "--quiet", "--engine", "eager"],
+        tmp_path,
+        capsys,
+    )
     assert code == 0, err
     assert "adam lr 0.003" in out  # the stored rate, not the default 1e-3
-    code, out, err = run(["train", "--epochs", "1", "--steps_per_epoch", "7", "--keep_training", "--quiet",
-                          "--engine", "eager", "--learning_rate", "0.0001"], tmp_path, capsys)
+    code, out, err = run(
+        [
+            "train",
+            "--epochs",
+            "1",
+            "--steps_per_epoch",
+            "7",
+            "--keep_training",
+            "--quiet",
+            "--engine",
+            "eager",
+            "--learning_rate",
+            "0.0001",
+        ],
+        tmp_path,
+        capsys,
+    )
     assert code == 0, err
     assert "adam lr 0.0001" in out and ckpt.load(tmp_path / "ck")["optimizer"]["param_groups"][0]["lr"] == 1e-4
 
@@ -357,18 +608,56 @@ def test_resume_reports_the_learning_rate_it_continues_with(tmp_path, capsys):
 def test_task_flags_are_checked_against_the_checkpoints_task(tmp_path, capsys):
     """--max_items with an associative-recall checkpoint and no --task: the flag belongs to that
     task, so test, evaluate and a resumed train accept it (they used to check it against copy)."""
-    tiny = ["--controller_size", "8", "--controller_layers", "1", "--memory_locations", "40",
-            "--memory_vector_size", "4", "--batches", "2", "--engine", "eager", "--quiet"]
-    dirs = ["--checkpoint_dir", str(tmp_path / "ck"), "--train_log_dir", str(tmp_path / "logs"),
-            "--figure_dir", str(tmp_path / "fig")]
-    assert main(["train", "--task", "associative_recall", "--max_items", "3", *tiny, *dirs, "--epochs", "1",
-                 "--steps_per_epoch", "2", "--keep_training"]) == 0
+    tiny = [
+        "--controller_size",
+        "8",
+        "--controller_layers",
+        "1",
+        "--memory_locations",
+        "40",
+        "--memory_vector_size",
+        "4",
+        "--batches",
+        "2",
+        "--engine",
+        "eager",
+        "--quiet",
+    ]
+    dirs = [
+        "--checkpoint_dir",
+        str(tmp_path / "ck"),
+        "--train_log_dir",
+        str(tmp_path / "logs"),
+        "--figure_dir",
+        str(tmp_path / "fig"),
+    ]
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                "associative_recall",
+                "--max_items",
+                "3",
+                *tiny,
+                *dirs,
+                "--epochs",
+                "1",
+                "--steps_per_epoch",
+                "2",
+                "--keep_training",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["test", "--max_items", "4", "--sequences", "2", *dirs]) == 0
     assert "does not apply" not in capsys.readouterr().err
     assert main(["evaluate", "--max_items", "4", "--values", "3,4", "--sequences", "2", *dirs]) == 0
-    assert main(["train", "--max_items", "3", *tiny, *dirs, "--epochs", "1", "--steps_per_epoch", "4",
-                 "--keep_training"]) == 0
+    assert (
+        main(["train", "--max_items", "3", *tiny, *dirs, "--epochs", "1", "--steps_per_epoch", "4", "--keep_training"])
+        == 0
+    )
     assert "resuming from" in capsys.readouterr().out
     # a flag no task takes with that checkpoint is still refused, naming the checkpoint's task
     assert main(["test", "--max_repeats", "4", *dirs]) == 2

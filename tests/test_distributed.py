@@ -32,9 +32,21 @@ def torchrun(tmp_path, nproc=2):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     env = dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS="1", PYTHONFAULTHANDLER="1")
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           f"--nproc_per_node={nproc}", str(script), str(tmp_path)],
-                          capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={nproc}",
+            str(script),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_two_processes_hold_identical_parameters_and_the_loss_falls(tmp_path):
@@ -44,12 +56,15 @@ def test_two_processes_hold_identical_parameters_and_the_loss_falls(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     info = json.loads((tmp_path / "rank0.json").read_text())
     assert info == {"world_size": 2, "batch_size": 16, "sequences": 200 * 16}
-    rows = [json.loads(l) for l in (tmp_path / "logs" / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(ln) for ln in (tmp_path / "logs" / "metrics.jsonl").read_text().splitlines()]
     first, last = [sum(r["loss"] for r in part) / 5 for part in (rows[:5], rows[-5:])]
     assert last < 0.9 * first, (first, last)
     # Only rank 0 writes: one metrics file, one set of checkpoints (every 80 steps and at the end).
-    assert sorted(p.name for p in (tmp_path / "ck").glob("ckpt-*.pt")) == \
-        ["ckpt-00000080.pt", "ckpt-00000160.pt", "ckpt-00000200.pt"]
+    assert sorted(p.name for p in (tmp_path / "ck").glob("ckpt-*.pt")) == [
+        "ckpt-00000080.pt",
+        "ckpt-00000160.pt",
+        "ckpt-00000200.pt",
+    ]
     data = torch.load(tmp_path / "ck" / "ckpt-00000200.pt", weights_only=True)
     assert data["world_size"] == 2 and len(data["rng"]["ranks"]) == 2
     assert not torch.equal(data["rng"]["ranks"][0]["data"], data["rng"]["ranks"][1]["data"])
@@ -57,12 +72,48 @@ def test_two_processes_hold_identical_parameters_and_the_loss_falls(tmp_path):
 
 def test_cli_nproc_launches_torchrun(tmp_path):
     env = dict(os.environ, PYTHONPATH=SRC)
-    r = subprocess.run([sys.executable, "-m", "ntmkit", "train", "--nproc", "2", "--engine", "eager", "--quiet",
-                        "--controller_size", "16", "--controller_layers", "1", "--memory_locations", "8",
-                        "--memory_vector_size", "6", "--in_bits", "3", "--out_bits", "3", "--max_sequence", "3",
-                        "--batches", "4", "--epochs", "1", "--steps_per_epoch", "6", "--keep_training",
-                        "--checkpoint_dir", str(tmp_path / "ck"), "--train_log_dir", str(tmp_path / "logs")],
-                       capture_output=True, text=True, env=env, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ntmkit",
+            "train",
+            "--nproc",
+            "2",
+            "--engine",
+            "eager",
+            "--quiet",
+            "--controller_size",
+            "16",
+            "--controller_layers",
+            "1",
+            "--memory_locations",
+            "8",
+            "--memory_vector_size",
+            "6",
+            "--in_bits",
+            "3",
+            "--out_bits",
+            "3",
+            "--max_sequence",
+            "3",
+            "--batches",
+            "4",
+            "--epochs",
+            "1",
+            "--steps_per_epoch",
+            "6",
+            "--keep_training",
+            "--checkpoint_dir",
+            str(tmp_path / "ck"),
+            "--train_log_dir",
+            str(tmp_path / "logs"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "batch 4 x 2 processes = 8 effective" in r.stdout
     assert r.stdout.count("stopped at the step limit after 6 steps, 48 sequences") == 1

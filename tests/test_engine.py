@@ -14,12 +14,27 @@ pytestmark = pytest.mark.skipif(not compiler_available(), reason="torch.compile 
 # The gradient with respect to a learned constant memory of 1e-6 passes through cosine similarity
 # at a norm of ~1e-6, which amplifies rounding differences between two correct orderings of the
 # same sums; configurations that learn it use a random initial memory here.
-@pytest.mark.parametrize("kw, dtype, tol", [
-    (dict(controller="feedforward", controller_layers=2, read_heads=1, write_heads=1), torch.float32, 1e-4),
-    (dict(controller="feedforward", controller_layers=1, learn_m_bias=True), torch.float64, 1e-9),
-    (dict(controller="lstm", controller_layers=1, read_heads=2, write_heads=3, learn_w_bias=True,
-          learn_r_bias=True, learn_m_bias=True, memory_init="random"), torch.float32, 1e-4),
-])
+@pytest.mark.parametrize(
+    "kw, dtype, tol",
+    [
+        (dict(controller="feedforward", controller_layers=2, read_heads=1, write_heads=1), torch.float32, 1e-4),
+        (dict(controller="feedforward", controller_layers=1, learn_m_bias=True), torch.float64, 1e-9),
+        (
+            dict(
+                controller="lstm",
+                controller_layers=1,
+                read_heads=2,
+                write_heads=3,
+                learn_w_bias=True,
+                learn_r_bias=True,
+                learn_m_bias=True,
+                memory_init="random",
+            ),
+            torch.float32,
+            1e-4,
+        ),
+    ],
+)
 def test_compiled_step_matches_eager(kw, dtype, tol):
     torch.manual_seed(0)
     eager = NTM(5, 4, controller_size=16, memory_locations=12, memory_vector_size=6, **kw).to(dtype)

@@ -16,15 +16,29 @@ def small(**kw):
 @pytest.mark.parametrize("controller", ["feedforward", "lstm"])
 def test_gradcheck_cell_float64(controller):
     torch.manual_seed(0)
-    cell = NTMCell(NTMConfig(3, 2, controller=controller, controller_size=4, controller_layers=1,
-                             memory_locations=4, memory_vector_size=3, read_heads=2, write_heads=1,
-                             memory_init="random", learn_r_bias=True, learn_w_bias=True, learn_m_bias=True)).double()
+    cell = NTMCell(
+        NTMConfig(
+            3,
+            2,
+            controller=controller,
+            controller_size=4,
+            controller_layers=1,
+            memory_locations=4,
+            memory_vector_size=3,
+            read_heads=2,
+            write_heads=1,
+            memory_init="random",
+            learn_r_bias=True,
+            learn_w_bias=True,
+            learn_m_bias=True,
+        )
+    ).double()
     x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
     state = cell.initial_state(2)
     memory = state.memory.clone().requires_grad_(True)
 
     def run(x, memory):
-        y, s = cell(x, state._replace(memory=memory))
+        _y, s = cell(x, state._replace(memory=memory))
         y2, s2 = cell(x * 0.5, s)  # two steps: gradients flow through the recurrent state
         return y2, s2.memory, s2.read_weights, s2.write_weights
 
@@ -98,13 +112,16 @@ def test_read_and_write_heads_keep_their_own_weighting():
     assert not torch.allclose(state.read_weights, state.write_weights)
 
 
-def test_initial_state_default_constant_memory_and_random_weightings():
+def test_initial_state_default_constant_memory_and_focused_or_random_weightings():
     for learned in (True, False):
         model = NTM(9, 8, learn_r_bias=learned, learn_w_bias=learned, learn_m_bias=learned)
         s = model.initial_state(2)
         assert torch.all(s.memory == 1e-6)
         assert torch.allclose(s.read_weights.sum(-1), torch.ones(2, 1))
-        assert s.read_weights.std() > 0  # non-uniform: breaks the symmetry of constant memory
+        # non-uniform: breaks the symmetry of constant memory (focused on row 0 by default)
+        assert int(s.write_weights[0, 0].argmax()) == 0 and s.read_weights.std() > 0
+        rand = NTM(9, 8, init_weighting="random").initial_state(1).read_weights
+        assert rand.std() > 0 and float(rand.max()) < 0.5
         assert any(n.startswith("cell.init_") for n, _ in model.named_parameters()) == learned
         assert any(n.startswith("cell.init_") for n, _ in model.named_buffers()) != learned
 
@@ -128,11 +145,14 @@ def test_head_activations_ranges():
     assert ((erase >= 0) & (erase <= 1)).all() and add.abs().max() <= 1
 
 
-@pytest.mark.parametrize("bad, message", [
-    (torch.rand(2, 9), "rank 2"),
-    (torch.rand(2, 3, 7), "last dimension 7 != input_size 9"),
-    (torch.ones(2, 3, 9, dtype=torch.long), "floating-point"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (torch.rand(2, 9), "rank 2"),
+        (torch.rand(2, 3, 7), "last dimension 7 != input_size 9"),
+        (torch.ones(2, 3, 9, dtype=torch.long), "floating-point"),
+    ],
+)
 def test_bad_input_names_the_expected_shape(bad, message):
     model = NTM(9, 8)
     with pytest.raises((ValueError, TypeError), match=message) as e:
@@ -148,13 +168,16 @@ def test_bad_lengths():
         model(torch.rand(2, 3, 4), lengths=torch.tensor([1]))
 
 
-@pytest.mark.parametrize("kw, message", [
-    (dict(controller_size=0), "controller_size must be a positive integer"),
-    (dict(memory_locations=-3), "memory_locations must be a positive integer"),
-    (dict(controller="gru"), "controller must be one of"),
-    (dict(shift_range=-1), "shift_range"),
-    (dict(memory_locations=2, shift_range=1), "wider than the memory"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(controller_size=0), "controller_size must be a positive integer"),
+        (dict(memory_locations=-3), "memory_locations must be a positive integer"),
+        (dict(controller="gru"), "controller must be one of"),
+        (dict(shift_range=-1), "shift_range"),
+        (dict(memory_locations=2, shift_range=1), "wider than the memory"),
+    ],
+)
 def test_bad_config(kw, message):
     with pytest.raises(ConfigError, match=message):
         NTM(9, 8, **kw)
@@ -220,8 +243,9 @@ def test_state_and_memory_locations_together_are_refused():
 
 
 def test_focused_initial_weighting_and_gate_bias():
-    ntm = small(memory_locations=6, init_weighting="focused", init_focus=5.0, gate_bias=-2.0, read_heads=2,
-                write_heads=2)
+    ntm = small(
+        memory_locations=6, init_weighting="focused", init_focus=5.0, gate_bias=-2.0, read_heads=2, write_heads=2
+    )
     w = ntm.initial_state(1).write_weights[0]
     e5 = torch.exp(torch.tensor(5.0))
     assert torch.allclose(w[:, 0], (e5 / (e5 + 5)).expand(2)) and torch.allclose(w[:, 1], (1 / (e5 + 5)).expand(2))
@@ -249,6 +273,6 @@ def test_lstm_baseline_state_is_taken_at_each_samples_length():
         if n == 0:
             assert torch.equal(h[:, i], torch.zeros(2, 5)) and torch.equal(y[i], torch.zeros(6, 3))
             continue
-        y_i, (h_i, c_i) = lstm(x[i:i + 1, :n])  # the sample alone, cut at its length
+        y_i, (h_i, c_i) = lstm(x[i : i + 1, :n])  # the sample alone, cut at its length
         assert torch.allclose(h[:, i], h_i[:, 0], atol=1e-6) and torch.allclose(c[:, i], c_i[:, 0], atol=1e-6)
         assert torch.allclose(y[i, :n], y_i[0], atol=1e-6) and torch.equal(y[i, n:], torch.zeros(6 - n, 3))

@@ -1,6 +1,7 @@
 """Crash safety: SIGKILL at random moments, restart, and the run ends exactly where an
 uninterrupted one does."""
 
+import contextlib
 import json
 import os
 import random
@@ -15,15 +16,52 @@ import torch
 from ntmkit import checkpoint as ckpt
 
 SRC = str(Path(__file__).parents[1] / "src")
-ARGS = ["train", "--engine", "eager", "--quiet", "--controller_size", "16", "--controller_layers", "1",
-        "--memory_locations", "10", "--memory_vector_size", "6", "--in_bits", "3", "--out_bits", "3",
-        "--max_sequence", "4", "--batches", "8", "--epochs", "1", "--steps_per_epoch", "1000", "--keep_training",
-        "--report_interval", "50", "--max_to_keep", "2", "--seed", "3"]
+ARGS = [
+    "train",
+    "--engine",
+    "eager",
+    "--quiet",
+    "--controller_size",
+    "16",
+    "--controller_layers",
+    "1",
+    "--memory_locations",
+    "10",
+    "--memory_vector_size",
+    "6",
+    "--in_bits",
+    "3",
+    "--out_bits",
+    "3",
+    "--max_sequence",
+    "4",
+    "--batches",
+    "8",
+    "--epochs",
+    "1",
+    "--steps_per_epoch",
+    "1000",
+    "--keep_training",
+    "--report_interval",
+    "50",
+    "--max_to_keep",
+    "2",
+    "--seed",
+    "3",
+]
 
 
 def command(tmp):
-    return [sys.executable, "-m", "ntmkit", *ARGS, "--checkpoint_dir", str(tmp / "ck"),
-            "--train_log_dir", str(tmp / "logs")]
+    return [
+        sys.executable,
+        "-m",
+        "ntmkit",
+        *ARGS,
+        "--checkpoint_dir",
+        str(tmp / "ck"),
+        "--train_log_dir",
+        str(tmp / "logs"),
+    ]
 
 
 def env():
@@ -34,13 +72,11 @@ def last_logged_step(tmp) -> int:
     path = tmp / "logs" / "metrics.jsonl"
     if not path.exists():
         return 0
-    lines = [l for l in path.read_text().splitlines() if l.strip()]
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
     steps = []
     for line in lines:
-        try:
+        with contextlib.suppress(json.JSONDecodeError):  # a line cut by the kill
             steps.append(json.loads(line)["step"])
-        except json.JSONDecodeError:  # a line cut by the kill
-            pass
     return max(steps, default=0)
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ntmkit.evaluate import evaluate
-from ntmkit.train import TrainConfig, build_model, model_config_for, make_task, train
+from ntmkit.train import TrainConfig, build_model, make_task, model_config_for, train
 
 SMALL_MODEL = dict(controller_size=32, controller_layers=1, memory_locations=16, memory_vector_size=8)
 CASES = {
@@ -20,9 +20,20 @@ CASES = {
 
 
 def run(tmp_path, name, options, steps=600):
-    cfg = TrainConfig(task=name, task_options=options, model_options=SMALL_MODEL, batch_size=32,
-                      learning_rate=3e-3, engine="eager", seed=0, checkpoint_dir=str(tmp_path / "ck"),
-                      train_log_dir=None, report_interval=10 ** 6, max_steps=steps, stop_when_learned=False)
+    cfg = TrainConfig(
+        task=name,
+        task_options=options,
+        model_options=SMALL_MODEL,
+        batch_size=32,
+        learning_rate=3e-3,
+        engine="eager",
+        seed=0,
+        checkpoint_dir=str(tmp_path / "ck"),
+        train_log_dir=None,
+        report_interval=10**6,
+        max_steps=steps,
+        stop_when_learned=False,
+    )
     return train(cfg, progress=False)
 
 

@@ -31,10 +31,10 @@ def test_copy_lengths_differ_inside_a_batch_and_padding_costs_nothing():
     assert b.inputs.shape == (64, 2 * int(b.levels.max()) + 1, 9)
     for i in range(64):
         L = int(b.levels[i])
-        assert b.mask[i].sum() == L and b.mask[i, L + 1: 2 * L + 1].all() and b.mask[i, 2 * L + 1:].sum() == 0
+        assert b.mask[i].sum() == L and b.mask[i, L + 1 : 2 * L + 1].all() and b.mask[i, 2 * L + 1 :].sum() == 0
         assert b.inputs[i, L, 8] == 1 and b.inputs[i, :, 8].sum() == 1
-        assert torch.equal(b.targets[i, L + 1: 2 * L + 1], b.inputs[i, :L, :8])
-        assert b.inputs[i, L + 1:].sum() == 0  # no input while recalling
+        assert torch.equal(b.targets[i, L + 1 : 2 * L + 1], b.inputs[i, :L, :8])
+        assert b.inputs[i, L + 1 :].sum() == 0  # no input while recalling
 
 
 def test_fixed_level_and_range():
@@ -45,11 +45,14 @@ def test_fixed_level_and_range():
     assert levels.min() >= 3 and levels.max() <= 5
 
 
-@pytest.mark.parametrize("kw, message", [
-    (dict(min_length=5, max_length=2), "is larger than --max_sequence"),
-    (dict(min_length=0), "must be >= 1"),
-    (dict(bits=0), "vector width must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(min_length=5, max_length=2), "is larger than --max_sequence"),
+        (dict(min_length=0), "must be >= 1"),
+        (dict(bits=0), "vector width must be >= 1"),
+    ],
+)
 def test_copy_bad_settings(kw, message):
     with pytest.raises(TaskError, match=message):
         CopyTask(**kw)
@@ -89,8 +92,9 @@ from ntmkit.tasks.ngrams import optimal_predictions, sample_tables  # noqa: E402
 
 
 def test_repeat_copy_matches_a_hand_built_example():
-    task = RepeatCopyTask(bits=2, min_length=2, max_length=2, min_repeats=2, max_repeats=2, repeat_mean=1.0,
-                          repeat_std=4.0)
+    task = RepeatCopyTask(
+        bits=2, min_length=2, max_length=2, min_repeats=2, max_repeats=2, repeat_mean=1.0, repeat_std=4.0
+    )
     b = task.make_batch(1, torch.Generator().manual_seed(0))
     v = b.inputs[0, :2, :2]
     expected_in = torch.zeros(8, 4)
@@ -115,7 +119,7 @@ def test_repeat_copy_mixed_batches_pad_and_mask():
         r = round(float(b.inputs[i, n, 4]) * task.repeat_std + task.repeat_mean)
         assert 1 <= r <= 10 and b.lengths[i] == (r + 1) * n + 2
         assert b.mask[i].sum() == r * n + 1 and b.targets[i, :, 3].sum() == 1
-        assert torch.equal(b.targets[i, n + 1: n + 1 + r * n, :3], b.inputs[i, :n, :3].repeat(r, 1))
+        assert torch.equal(b.targets[i, n + 1 : n + 1 + r * n, :3], b.inputs[i, :n, :3].repeat(r, 1))
 
 
 def test_repeat_copy_count_has_mean_0_and_variance_1_over_the_training_range():
@@ -139,7 +143,7 @@ def test_repeat_copy_end_marker_follows_the_last_repeat_at_every_count():
             n = int(b.levels[i])
             end = n + 1 + r * n
             assert b.targets[i, :, 3].nonzero().flatten().tolist() == [end] and b.mask[i, end] == 1
-            assert b.mask[i, end + 1:].sum() == 0 and int(b.lengths[i]) == end + 1
+            assert b.mask[i, end + 1 :].sum() == 0 and int(b.lengths[i]) == end + 1
 
 
 def test_repeat_copy_can_be_fixed_along_either_axis():
@@ -177,8 +181,8 @@ def test_associative_recall_queries_every_item_but_the_last():
     k = 3
     seen = set()
     for i in range(400):
-        query = b.inputs[i, 4 * 4 + 1: 4 * 4 + 1 + k, :6]
-        items = [b.inputs[i, 4 * j + 1: 4 * j + 4, :6] for j in range(4)]
+        query = b.inputs[i, 4 * 4 + 1 : 4 * 4 + 1 + k, :6]
+        items = [b.inputs[i, 4 * j + 1 : 4 * j + 4, :6] for j in range(4)]
         j = next(j for j in range(4) if torch.equal(items[j], query))
         seen.add(j)
         assert torch.equal(b.targets[i, 21:24], items[j + 1]) and b.mask[i, 21:24].all()
@@ -224,12 +228,15 @@ def test_priority_sort_matches_a_hand_built_example():
     assert b.mask[0].tolist() == [0, 0, 0, 0, 1, 1]
 
 
-@pytest.mark.parametrize("cls, kw, message", [
-    (RepeatCopyTask, dict(min_repeats=5, max_repeats=2), "--min_repeats \\(5\\) is larger than --max_repeats"),
-    (AssociativeRecallTask, dict(min_items=1), "--min_items must be >= 2"),
-    (NGramsTask, dict(n=1), "n must be in 2-12"),
-    (PrioritySortTask, dict(outputs=25), "--sort_outputs must be in 1-20"),
-])
+@pytest.mark.parametrize(
+    "cls, kw, message",
+    [
+        (RepeatCopyTask, dict(min_repeats=5, max_repeats=2), "--min_repeats \\(5\\) is larger than --max_repeats"),
+        (AssociativeRecallTask, dict(min_items=1), "--min_items must be >= 2"),
+        (NGramsTask, dict(n=1), "n must be in 2-12"),
+        (PrioritySortTask, dict(outputs=25), "--sort_outputs must be in 1-20"),
+    ],
+)
 def test_bad_task_settings(cls, kw, message):
     with pytest.raises(TaskError, match=message):
         cls(**kw)

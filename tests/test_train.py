@@ -14,12 +14,20 @@ from ntmkit.train import Curriculum, TrainConfig, train
 
 
 def small_config(tmp_path, **kw):
-    opts = dict(task_options=dict(bits=4, min_length=1, max_length=5),
-                model_options=dict(controller_size=32, controller_layers=1, memory_locations=16,
-                                   memory_vector_size=8),
-                batch_size=32, learning_rate=3e-3, curriculum=False, engine="eager", seed=0,
-                checkpoint_dir=str(tmp_path / "ck"), train_log_dir=None, report_interval=10 ** 6,
-                eval_sequences=500)
+    opts = dict(
+        task_options=dict(bits=4, min_length=1, max_length=5),
+        model_options=dict(controller_size=32, controller_layers=1, memory_locations=16, memory_vector_size=8),
+        batch_size=32,
+        learning_rate=3e-3,
+        curriculum=False,
+        engine="eager",
+        seed=0,
+        checkpoint_dir=str(tmp_path / "ck"),
+        train_log_dir=None,
+        report_interval=10**6,
+        eval_sequences=500,
+        steps_after_learned=0,
+    )
     opts.update(kw)
     return TrainConfig(**opts)
 
@@ -55,6 +63,7 @@ def train_with_nan_gradients(cfg, bad_calls: range) -> dict:
     """Train with the output layer's gradient turned to NaN on the backward passes in ``bad_calls``
     (counted from 1), through a hook on a freshly built model."""
     import ntmkit.train as T
+
     calls = {"n": 0}
 
     def hook(grad):
@@ -142,6 +151,7 @@ def test_checkpoint_never_runs_pickled_code(tmp_path):
 
 def test_bad_batch_levels_and_engine_are_config_errors(tmp_path):
     from ntmkit.errors import ConfigError
+
     with pytest.raises(ConfigError, match="batch_levels must be 'mixed' or 'same'"):
         train(small_config(tmp_path, batch_levels="random", max_steps=1), progress=False)
     with pytest.raises(ConfigError, match="unknown engine"):
@@ -151,8 +161,9 @@ def test_bad_batch_levels_and_engine_are_config_errors(tmp_path):
 
 def test_mixed_and_same_length_batches_both_train(tmp_path):
     for mode in ("mixed", "same"):
-        r = train(small_config(tmp_path / mode, batch_levels=mode, max_steps=30, stop_when_learned=False),
-                  progress=False)
+        r = train(
+            small_config(tmp_path / mode, batch_levels=mode, max_steps=30, stop_when_learned=False), progress=False
+        )
         assert r["step"] == 30 and r["sequences"] == 30 * 32
 
 
@@ -170,6 +181,7 @@ def test_repeated_non_finite_steps_restore_the_checkpoint_and_lower_the_lr(tmp_p
 
 def test_a_tampered_checkpoint_is_refused(tmp_path):
     from ntmkit.pretrained import load_pretrained
+
     data = load_pretrained("copy")
     data["model"]["cell.output.bias"] = data["model"]["cell.output.bias"] + 1.0  # edit one weight
     torch.save(data, tmp_path / "ckpt-00000001.pt")
@@ -187,6 +199,7 @@ def test_every_shipped_model_loads_and_scores_as_recorded_in_its_training_range(
     are held to the target itself."""
     from ntmkit.pretrained import load_model, load_pretrained, manifest
     from ntmkit.train import make_task
+
     entry = manifest()[task]
     data = load_pretrained(task)
     t = make_task(data["task"]["name"], data["task"]["options"])
@@ -202,8 +215,13 @@ def test_the_copy_model_ships():
 
 def test_tensorboard_gets_the_weighting_picture_every_interval(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    train(small_config(tmp_path, max_steps=20, picture_interval=10, stop_when_learned=False,
-                       train_log_dir=str(tmp_path / "logs")), progress=False)
+
+    train(
+        small_config(
+            tmp_path, max_steps=20, picture_interval=10, stop_when_learned=False, train_log_dir=str(tmp_path / "logs")
+        ),
+        progress=False,
+    )
     events = EventAccumulator(str(tmp_path / "logs"))
     events.Reload()
     images = events.Images("weightings")
@@ -213,9 +231,8 @@ def test_tensorboard_gets_the_weighting_picture_every_interval(tmp_path):
 
 
 def test_a_time_budget_stops_training(tmp_path):
-    result = train(small_config(tmp_path, max_steps=10 ** 6, max_seconds=2.0, stop_when_learned=False),
-                   progress=False)
-    assert result["time_up"] and not result["learned"] and 0 < result["step"] < 10 ** 6
+    result = train(small_config(tmp_path, max_steps=10**6, max_seconds=2.0, stop_when_learned=False), progress=False)
+    assert result["time_up"] and not result["learned"] and 0 < result["step"] < 10**6
     assert 2.0 <= result["seconds"] < 20
 
 
@@ -223,13 +240,13 @@ def test_a_learning_rate_given_on_resume_replaces_the_stored_one(tmp_path):
     train(small_config(tmp_path, max_steps=5, stop_when_learned=False), progress=False)
     kept = train(small_config(tmp_path, max_steps=8, stop_when_learned=False, learning_rate=None), progress=False)
     assert kept["learning_rate"] == pytest.approx(3e-3)  # the stored rate, when none is given
-    lowered = train(small_config(tmp_path, max_steps=10, stop_when_learned=False, learning_rate=3e-4),
-                    progress=False)
+    lowered = train(small_config(tmp_path, max_steps=10, stop_when_learned=False, learning_rate=3e-4), progress=False)
     assert lowered["step"] == 10 and lowered["learning_rate"] == pytest.approx(3e-4)
 
 
 def test_memory_size_choices():
     from ntmkit.train import memory_size_choices
+
     assert memory_size_choices("auto", 128) == [24, 32, 48, 64, 96, 128]
     assert memory_size_choices("full", 128) == [128]
     assert memory_size_choices("64,32,64", 128) == [32, 64]
@@ -241,6 +258,7 @@ def test_memory_size_choices():
 
 def test_drawn_memory_sizes_fit_the_batch_and_cover_every_size_that_fits():
     from ntmkit.train import draw_memory_size
+
     g = torch.Generator().manual_seed(0)
     choices = [24, 32, 48, 64, 96, 128]
     drawn = {draw_memory_size(choices, 30, g) for _ in range(300)}
@@ -252,6 +270,7 @@ def test_training_over_memory_sizes_runs_every_size_and_learns(tmp_path, monkeyp
     """Each batch starts from a memory of a drawn size; the machine still learns copy 1-5, and the
     stop test checks the top length as well."""
     from ntmkit.model import NTM
+
     seen = []
     forward = NTM.forward
 
@@ -259,6 +278,7 @@ def test_training_over_memory_sizes_runs_every_size_and_learns(tmp_path, monkeyp
         if torch.is_grad_enabled():
             seen.append((memory_locations, (x.shape[1] - 1) // 2))
         return forward(self, x, *args, memory_locations=memory_locations, **kw)
+
     monkeypatch.setattr(NTM, "forward", spy)
     result = train(small_config(tmp_path, max_steps=1500, memory_sizes="6,8,12,16"), progress=False)
     assert result["learned"]
@@ -281,6 +301,7 @@ def test_steps_after_learned_train_on_at_the_lowered_rate(tmp_path):
 def test_a_second_run_on_the_same_directory_is_refused_and_a_dead_holder_lock_is_taken_over(tmp_path):
     import subprocess
     import sys
+
     lock = ckpt.DirectoryLock(tmp_path / "ck").acquire()
     try:
         with pytest.raises(CheckpointError, match=f"in use by process {os.getpid()}"):
@@ -288,8 +309,10 @@ def test_a_second_run_on_the_same_directory_is_refused_and_a_dead_holder_lock_is
     finally:
         lock.release()
     # a process that took the lock and died without releasing it
-    code = ("import os, sys; from ntmkit.checkpoint import DirectoryLock; "
-            f"DirectoryLock({str(tmp_path / 'ck')!r}).acquire(); os._exit(0)")
+    code = (
+        "import os, sys; from ntmkit.checkpoint import DirectoryLock; "
+        f"DirectoryLock({str(tmp_path / 'ck')!r}).acquire(); os._exit(0)"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
     result = train(small_config(tmp_path, max_steps=2), progress=False)
     assert result["step"] == 2
@@ -301,6 +324,7 @@ def test_sigterm_saves_a_checkpoint_and_ends_the_run(tmp_path):
     def on_step(step, model):
         if step == 7:
             os.kill(os.getpid(), signal.SIGTERM)
+
     result = train(small_config(tmp_path, max_steps=1000), progress=False, on_step=on_step)
     assert result["interrupted"] and result["step"] == 7
     assert ckpt.load(ckpt.latest(tmp_path / "ck"))["step"] == 7

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -28,8 +29,15 @@ from .optim import make_optimizer
 from .tasks import CopyTask
 
 
-def throughput(engine: str, batch_size: int, steps: int, level: int | None = None, warmup: int = 3,
-               seed: int = 0, mixed: bool = False) -> float:
+def throughput(
+    engine: str,
+    batch_size: int,
+    steps: int,
+    level: int | None = None,
+    warmup: int = 3,
+    seed: int = 0,
+    mixed: bool = False,
+) -> float:
     """Training sequences per second of the default copy model (forward, backward, clip, Adam).
 
     ``level`` fixes the copy length; None runs batches of one length each, as ``ntm train`` does,
@@ -38,6 +46,7 @@ def throughput(engine: str, batch_size: int, steps: int, level: int | None = Non
     model is wrapped in DistributedDataParallel and the figure counts every process's sequences.
     """
     from . import distributed
+
     rank, world_size = distributed.setup(torch.device("cpu"))
     torch.manual_seed(seed)
     task = CopyTask()
@@ -48,7 +57,7 @@ def throughput(engine: str, batch_size: int, steps: int, level: int | None = Non
     train_model = distributed.wrap(model)
     opt = make_optimizer("adam", model.parameters())
     g = torch.Generator().manual_seed(seed + rank)
-    turn = iter(range(10 ** 9))
+    turn = iter(range(10**9))
 
     def one():
         length = level
@@ -76,42 +85,81 @@ def scaleout_throughput(processes: int, threads: int, steps: int) -> float:
     """Compiled training throughput with ``processes`` x ``threads`` (batch 32 per process), measured in a
     fresh process tree (torchrun for more than one process)."""
     worker = ["-m", "ntmkit.bench", "--worker", str(threads), str(steps)]
-    cmd = [sys.executable, *worker] if processes == 1 else \
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", *worker]
+    cmd = (
+        [sys.executable, *worker]
+        if processes == 1
+        else [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", *worker]
+    )
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900).stdout
     rates = [float(line.split()[1]) for line in out.splitlines() if line.startswith("THROUGHPUT ")]
     return rates[0] if rates else float("nan")
 
 
-def converge_seconds(seed: int, timeout: float = 900.0, extra: tuple = ()) -> tuple[float | None, int | None]:
-    """Wall seconds of ``ntm train`` on defaults, from a cold process (empty compile cache) until it
-    stops because the copy task is learned (< 0.01 bit errors per sequence on 1,000 fresh
-    sequences of lengths 1-20). Returns (seconds, sequences), or (None, None) if not learned."""
+def cold_run(seed: int, timeout: float = 900.0, extra: tuple = ()) -> dict | None:
+    """``ntm train`` on defaults from a cold process with an empty compile cache.
+
+    Returns the process's wall seconds until it stopped (compilation, learning, the steps after
+    learning and the checks included), the training seconds and sequences at the moment the stop
+    test first passed, and the run's totals; None if the task was not learned."""
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=os.path.join(tmp, "inductor"), PYTHONUNBUFFERED="1")
-        cmd = [sys.executable, "-m", "ntmkit", "train", "--seed", str(seed), "--quiet",
-               "--checkpoint_dir", os.path.join(tmp, "ck"), "--train_log_dir", os.path.join(tmp, "logs"), *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "ntmkit",
+            "train",
+            "--seed",
+            str(seed),
+            "--quiet",
+            "--checkpoint_dir",
+            os.path.join(tmp, "ck"),
+            "--train_log_dir",
+            os.path.join(tmp, "logs"),
+            *extra,
+        ]
         start = time.perf_counter()
         try:
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            return None, None
-        seconds = time.perf_counter() - start
-        if proc.returncode != 0 or "learned after" not in proc.stdout:
-            return None, None
-        rows = [json.loads(line) for line in open(os.path.join(tmp, "logs", "metrics.jsonl"))]
-        return seconds, rows[-1]["sequences"] if rows else None
+            return None
+        wall = time.perf_counter() - start
+        summary_path = os.path.join(tmp, "logs", "summary.json")
+        if proc.returncode != 0 or not os.path.exists(summary_path):
+            return None
+        summary = json.loads(Path(summary_path).read_text())
+        if not summary["learned"]:
+            return None
+        at = summary.get("learned_at") or {"seconds": summary["seconds"], "sequences": summary["sequences"]}
+        return {
+            "seed": seed,
+            "wall_seconds": round(wall, 1),
+            "learned_seconds": at["seconds"],
+            "learned_sequences": at["sequences"],
+            "sequences": summary["sequences"],
+            "training_seconds": summary["seconds"],
+        }
+
+
+def converge_seconds(seed: int, timeout: float = 900.0, extra: tuple = ()) -> tuple[float | None, int | None]:
+    """Wall seconds of a cold ``ntm train`` (see :func:`cold_run`) and the sequences it took to
+    learn; (None, None) if not learned."""
+    r = cold_run(seed, timeout, extra)
+    return (None, None) if r is None else (r["wall_seconds"], r["learned_sequences"])
 
 
 def main(quick: bool = False) -> int:
     threads = 1
     torch.set_num_threads(threads)
     steps = 20  # one batch of each length 1-20
-    print(f"ntmkit bench{' (quick)' if quick else ''}: default copy model (feed-forward 3 x 100, 128 x 20 memory, "
-          f"1 read + 1 write head), Adam, lengths 1-20 unless stated")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} logical CPUs, {platform.processor() or 'cpu'}; "
-          f"torch {torch.__version__}; python {platform.python_version()}")
+    print(
+        f"ntmkit bench{' (quick)' if quick else ''}: default copy model (feed-forward 3 x 100, 128 x 20 memory, "
+        f"1 read + 1 write head), Adam, lengths 1-20 unless stated"
+    )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} logical CPUs, {platform.processor() or 'cpu'}; "
+        f"torch {torch.__version__}; python {platform.python_version()}"
+    )
     print(f"settings: 1 process, torch.set_num_threads({threads}), {steps} timed steps after 3 warm-up steps")
 
     batch_sizes = [32] if quick else [1, 8, 32, 128]
@@ -141,13 +189,15 @@ def main(quick: bool = False) -> int:
     times, by_seed = [], {}
     for s in seeds:
         sec, seqs = by_seed[s] = converge_seconds(s)
-        print(f"  seed {s}: " + (f"{sec:.1f} s, {seqs:,} sequences" if sec is not None else "not learned"),
-              flush=True)
+        print(f"  seed {s}: " + (f"{sec:.1f} s, {seqs:,} sequences" if sec is not None else "not learned"), flush=True)
         if sec is not None:
             times.append(sec)
 
-    print("\nscale-out (compiled, batch 32 per process; torchrun + DistributedDataParallel over gloo"
-          + ("" if quick else "; converge: seed 0") + "):")
+    print(
+        "\nscale-out (compiled, batch 32 per process; torchrun + DistributedDataParallel over gloo"
+        + ("" if quick else "; converge: seed 0")
+        + "):"
+    )
     print(f"  {'processes x threads':>20} {'seq/s':>9} {'converge s':>11} {'sequences':>10}")
     for procs, threads in [(1, 1), (1, 2), (2, 1)]:
         rate = scaleout_throughput(procs, threads, steps)
@@ -160,6 +210,7 @@ def main(quick: bool = False) -> int:
         print(f"  {f'{procs} x {threads}':>20} {rate:>9.0f} {conv}", flush=True)
 
     import resource
+
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"\npeak memory: {own:.0f} MiB in this process, {children:.0f} MiB in the largest training process")
@@ -176,6 +227,7 @@ if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "--worker":
     torch.set_num_threads(int(sys.argv[2]))
     rate = throughput("compiled", 32, int(sys.argv[3]))
     from . import distributed
+
     if distributed.world()[0] == 0:
         print(f"THROUGHPUT {rate:.1f}", flush=True)
     distributed.teardown()

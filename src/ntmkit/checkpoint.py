@@ -108,20 +108,27 @@ def load(path: str | Path, map_location="cpu") -> dict:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"checkpoint {path} is truncated, corrupt or unsafe ({first[:120]}): "
-                              f"delete it or point --checkpoint_dir elsewhere") from None
+        raise CheckpointError(
+            f"checkpoint {path} is truncated, corrupt or unsafe ({first[:120]}): "
+            f"delete it or point --checkpoint_dir elsewhere"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not an ntmkit checkpoint: point --checkpoint_dir at a directory "
-                              f"written by 'ntm train'")
+        raise CheckpointError(
+            f"{path} is not an ntmkit checkpoint: point --checkpoint_dir at a directory written by 'ntm train'"
+        )
     if data.get("version") != VERSION:
-        raise CheckpointError(f"checkpoint {path} has format version {data.get('version')!r}, this ntmkit "
-                              f"reads version {VERSION}: retrain or use the matching ntmkit release")
+        raise CheckpointError(
+            f"checkpoint {path} has format version {data.get('version')!r}, this ntmkit "
+            f"reads version {VERSION}: retrain or use the matching ntmkit release"
+        )
     for key in ("model_kind", "model_config", "task", "model"):
         if key not in data:
             raise CheckpointError(f"checkpoint {path} lacks '{key}': it is incomplete, delete it")
     if data.get("model_sha256") != model_digest(data["model"]):
-        raise CheckpointError(f"checkpoint {path} has been modified or damaged (its weights do not match their "
-                              f"digest): delete it and resume from an older one, or retrain")
+        raise CheckpointError(
+            f"checkpoint {path} has been modified or damaged (its weights do not match their "
+            f"digest): delete it and resume from an older one, or retrain"
+        )
     return data
 
 
@@ -137,18 +144,21 @@ class DirectoryLock:
         self.path = Path(directory) / ".lock"
         self._file = None
 
-    def acquire(self) -> "DirectoryLock":
+    def acquire(self) -> DirectoryLock:
         import fcntl
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(self.path, "a+")
+        f = open(self.path, "a+")  # noqa: SIM115 (held open for the life of the run: the lock)
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             f.seek(0)
             holder = f.read().strip() or "another process"
             f.close()
-            raise CheckpointError(f"{self.path.parent} is in use by {holder}: wait for that run to end, stop it, "
-                                  f"or give another --checkpoint_dir") from None
+            raise CheckpointError(
+                f"{self.path.parent} is in use by {holder}: wait for that run to end, stop it, "
+                f"or give another --checkpoint_dir"
+            ) from None
         f.seek(0)
         f.truncate()
         f.write(f"process {os.getpid()} on {os.uname().nodename}")
@@ -159,11 +169,12 @@ class DirectoryLock:
     def release(self) -> None:
         if self._file is not None:
             import fcntl
+
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None
 
-    def __enter__(self) -> "DirectoryLock":
+    def __enter__(self) -> DirectoryLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:

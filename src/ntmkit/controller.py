@@ -10,6 +10,8 @@ The state is a tuple of tensors (empty for the feed-forward controller).
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -20,7 +22,7 @@ class FeedForwardController(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int):
         super().__init__()
         sizes = [input_size] + [hidden_size] * num_layers
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
         self.hidden_size = hidden_size
 
     def initial_state(self, batch: int, device=None, dtype=None) -> tuple:

@@ -24,7 +24,7 @@ def world() -> tuple[int, int]:
 
 def setup(device: torch.device) -> tuple[int, int]:
     """Join the process group when started by torchrun; returns (rank, world size)."""
-    rank, size = world()
+    _rank, size = world()
     if size > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":

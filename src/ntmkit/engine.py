@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import torch
 
-
 # Every model instance and every training batch size adds one compiled version of the step;
 # PyTorch's default limit (8) would silently fall back to eager in a process that builds many
 # models (a sweep, a benchmark, a test session).
@@ -35,6 +34,7 @@ def compile_step(cell: torch.nn.Module, vary_memory: bool = False):
     def step(x, state):
         mark_memory_dynamic(state)
         return compiled(x, state)
+
     return step
 
 
@@ -48,4 +48,5 @@ def mark_memory_dynamic(state) -> None:
 def compiler_available() -> bool:
     """Whether torch.compile can build kernels here (it needs a C++ compiler on CPU)."""
     import shutil
+
     return any(shutil.which(c) for c in ("g++", "c++", "clang++", "cl"))

@@ -8,9 +8,16 @@ from .tasks import Task
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, task: Task, sequences: int, generator: torch.Generator,
-             level: int | None = None, max_level: int | None = None, batch_size: int = 250,
-             device="cpu") -> dict:
+def evaluate(
+    model: torch.nn.Module,
+    task: Task,
+    sequences: int,
+    generator: torch.Generator,
+    level: int | None = None,
+    max_level: int | None = None,
+    batch_size: int = 250,
+    device="cpu",
+) -> dict:
     """Score ``model`` on ``sequences`` fresh sequences.
 
     With ``level`` every sequence has that level (copy: length); otherwise levels are drawn from
@@ -42,14 +49,23 @@ def evaluate(model: torch.nn.Module, task: Task, sequences: int, generator: torc
     return result
 
 
-def generalisation(model: torch.nn.Module, task: Task, levels: list[int], sequences: int,
-                   generator: torch.Generator, device="cpu") -> list[dict]:
+def generalisation(
+    model: torch.nn.Module, task: Task, levels: list[int], sequences: int, generator: torch.Generator, device="cpu"
+) -> list[dict]:
     """Bit errors per sequence at each of ``levels``: one row per level."""
     return [{"level": lv, **evaluate(model, task, sequences, generator, level=lv, device=device)} for lv in levels]
 
 
-def along_axis(model: torch.nn.Module, task: Task, axis: str, values: list[int], sequences: int,
-               generator: torch.Generator, device="cpu", on_row=None) -> list[dict]:
+def along_axis(
+    model: torch.nn.Module,
+    task: Task,
+    axis: str,
+    values: list[int],
+    sequences: int,
+    generator: torch.Generator,
+    device="cpu",
+    on_row=None,
+) -> list[dict]:
     """Scores with ``axis`` fixed at each of ``values`` (the task's other settings unchanged).
 
     Returns one row per value: ``{axis: value, "bit_errors": ..., "bits": ..., "perfect": ...,

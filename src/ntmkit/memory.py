@@ -71,8 +71,15 @@ def head_activations(raw: torch.Tensor, memory_vector_size: int, shift_range: in
 class Heads(nn.Module):
     """All read and write heads of one NTM, driven from one projection of the controller output."""
 
-    def __init__(self, controller_size: int, read_heads: int, write_heads: int,
-                 memory_vector_size: int, shift_range: int, gate_bias: float = 0.0):
+    def __init__(
+        self,
+        controller_size: int,
+        read_heads: int,
+        write_heads: int,
+        memory_vector_size: int,
+        shift_range: int,
+        gate_bias: float = 0.0,
+    ):
         super().__init__()
         self.read_heads, self.write_heads = read_heads, write_heads
         self.memory_vector_size, self.shift_range = memory_vector_size, shift_range
@@ -108,12 +115,14 @@ class Heads(nn.Module):
         raw_w, raw_r = raw.split([self.write_heads * self.write_size, self.read_heads * self.read_size], dim=-1)
 
         key, beta, gate, shift, gamma, erase, add = head_activations(
-            raw_w.view(b, self.write_heads, self.write_size), m, r, write=True)
+            raw_w.view(b, self.write_heads, self.write_size), m, r, write=True
+        )
         write_w = addressing.address(memory, write_w, key, beta, gate, shift, gamma)
         memory = addressing.write(memory, write_w, erase, add)
 
         key, beta, gate, shift, gamma = head_activations(
-            raw_r.view(b, self.read_heads, self.read_size), m, r, write=False)
+            raw_r.view(b, self.read_heads, self.read_size), m, r, write=False
+        )
         read_w = addressing.address(memory, read_w, key, beta, gate, shift, gamma)
         reads = addressing.read(memory, read_w)
         return memory, read_w, write_w, reads, HeadOutput(erase, add)

@@ -12,7 +12,7 @@ from torch import nn
 
 from .controller import CONTROLLERS, make_controller
 from .errors import ConfigError
-from .memory import Heads, HeadOutput, NTMState
+from .memory import HeadOutput, Heads, NTMState
 
 MEMORY_INITS = ("constant", "random")
 INIT_WEIGHTINGS = ("random", "focused")
@@ -39,32 +39,44 @@ class NTMConfig:
     learn_r_bias: bool = True  # learn the initial read vectors
     learn_w_bias: bool = True  # learn the initial head weightings (kept distributions by a softmax)
     learn_m_bias: bool = True  # learn the initial memory (starting from memory_init)
-    # The heads' initial weightings: "random" (random logits) or "focused" (logit init_focus on the
-    # first row, 0 elsewhere), which starts every head on row 0 in any memory size.
-    init_weighting: str = "random"
+    # The heads' initial weightings: "focused" (logit init_focus on the first row, 0 elsewhere),
+    # which starts every head on row 0 in any memory size, or "random" (random logits). Measured
+    # on copy: focused starts learn in all 5 seeds and generalise further (benchmarks page).
+    init_weighting: str = "focused"
     init_focus: float = 5.0
     # Initial bias of every head's interpolation gate (eq. 7): negative values start the heads
-    # favouring location-based moves over content lookups.
-    gate_bias: float = 0.0
+    # favouring location-based moves over content lookups (sigmoid(-2) = 0.12).
+    gate_bias: float = -2.0
 
     def __post_init__(self):
-        for name in ("input_size", "output_size", "controller_size", "controller_layers",
-                     "memory_locations", "memory_vector_size", "read_heads", "write_heads"):
+        for name in (
+            "input_size",
+            "output_size",
+            "controller_size",
+            "controller_layers",
+            "memory_locations",
+            "memory_vector_size",
+            "read_heads",
+            "write_heads",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         if isinstance(self.shift_range, bool) or not isinstance(self.shift_range, int) or self.shift_range < 0:
             raise ConfigError(f"shift_range must be an integer >= 0, got {self.shift_range!r}")
         if 2 * self.shift_range + 1 > self.memory_locations:
-            raise ConfigError(f"the shift window ({2 * self.shift_range + 1}) is wider than the memory "
-                              f"({self.memory_locations} locations): use a smaller shift range")
+            raise ConfigError(
+                f"the shift window ({2 * self.shift_range + 1}) is wider than the memory "
+                f"({self.memory_locations} locations): use a smaller shift range"
+            )
         if self.controller not in CONTROLLERS:
             raise ConfigError(f"controller must be one of {', '.join(CONTROLLERS)}, got {self.controller!r}")
         if self.memory_init not in MEMORY_INITS:
             raise ConfigError(f"memory_init must be one of {', '.join(MEMORY_INITS)}, got {self.memory_init!r}")
         if self.init_weighting not in INIT_WEIGHTINGS:
-            raise ConfigError(f"init_weighting must be one of {', '.join(INIT_WEIGHTINGS)}, "
-                              f"got {self.init_weighting!r}")
+            raise ConfigError(
+                f"init_weighting must be one of {', '.join(INIT_WEIGHTINGS)}, got {self.init_weighting!r}"
+            )
         for name in ("init_focus", "gate_bias"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -74,7 +86,7 @@ class NTMConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "NTMConfig":
+    def from_dict(cls, d: dict) -> NTMConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - names
         if unknown:
@@ -89,8 +101,10 @@ def check_sequence_input(x: torch.Tensor, input_size: int, lengths: torch.Tensor
     if x.dim() != 3:
         raise ValueError(f"input must have shape [batch, time, {input_size}], got rank {x.dim()} shape {list(x.shape)}")
     if x.shape[-1] != input_size:
-        raise ValueError(f"input must have shape [batch, time, {input_size}], got {list(x.shape)} "
-                         f"(last dimension {x.shape[-1]} != input_size {input_size})")
+        raise ValueError(
+            f"input must have shape [batch, time, {input_size}], got {list(x.shape)} "
+            f"(last dimension {x.shape[-1]} != input_size {input_size})"
+        )
     if not x.is_floating_point():
         raise TypeError(f"input must be a floating-point tensor, got {x.dtype}: use x.float()")
     if lengths is not None:
@@ -99,8 +113,10 @@ def check_sequence_input(x: torch.Tensor, input_size: int, lengths: torch.Tensor
         if lengths.is_floating_point() or lengths.is_complex():
             raise TypeError(f"lengths must be an integer tensor, got {lengths.dtype}")
         if lengths.numel() and (int(lengths.min()) < 0 or int(lengths.max()) > x.shape[1]):
-            raise ValueError(f"lengths must lie in [0, {x.shape[1]}] (the time dimension), "
-                             f"got min {int(lengths.min())} max {int(lengths.max())}")
+            raise ValueError(
+                f"lengths must lie in [0, {x.shape[1]}] (the time dimension), "
+                f"got min {int(lengths.min())} max {int(lengths.max())}"
+            )
 
 
 class NTMCell(nn.Module):
@@ -114,10 +130,12 @@ class NTMCell(nn.Module):
         super().__init__()
         self.config = c = config
         read_size = c.read_heads * c.memory_vector_size
-        self.controller = make_controller(c.controller, c.input_size + read_size, c.controller_size,
-                                          c.controller_layers)
-        self.heads = Heads(c.controller_size, c.read_heads, c.write_heads, c.memory_vector_size, c.shift_range,
-                           c.gate_bias)
+        self.controller = make_controller(
+            c.controller, c.input_size + read_size, c.controller_size, c.controller_layers
+        )
+        self.heads = Heads(
+            c.controller_size, c.read_heads, c.write_heads, c.memory_vector_size, c.shift_range, c.gate_bias
+        )
         self.output = nn.Linear(c.controller_size + read_size, c.output_size)
 
         # Initial state ("bias vectors"). Weightings are stored as logits and pass through a
@@ -168,9 +186,11 @@ class NTMCell(nn.Module):
             new_rows = torch.full((extra, c.memory_vector_size), c.memory_init_value)
         else:
             new_rows = self.init_memory.mean(0, keepdim=True).expand(extra, -1)
-        for name, value in (("init_memory", torch.cat([self.init_memory, new_rows.to(self.init_memory)])),
-                            ("init_read_logits", self._pad_logits(self.init_read_logits, extra)),
-                            ("init_write_logits", self._pad_logits(self.init_write_logits, extra))):
+        for name, value in (
+            ("init_memory", torch.cat([self.init_memory, new_rows.to(self.init_memory)])),
+            ("init_read_logits", self._pad_logits(self.init_read_logits, extra)),
+            ("init_write_logits", self._pad_logits(self.init_write_logits, extra)),
+        ):
             learned = isinstance(getattr(self, name), nn.Parameter)
             delattr(self, name)
             self._init_tensor(name, value, learned)
@@ -195,16 +215,21 @@ class NTMCell(nn.Module):
         if locations is None:
             locations = n
         if isinstance(locations, bool) or not isinstance(locations, int) or not 1 <= locations <= n:
-            raise ValueError(f"locations must be an integer in [1, {n}] (the model's memory), got {locations!r}: "
-                             f"use resize_memory() to run with a larger memory")
+            raise ValueError(
+                f"locations must be an integer in [1, {n}] (the model's memory), got {locations!r}: "
+                f"use resize_memory() to run with a larger memory"
+            )
         if 2 * self.config.shift_range + 1 > locations:
-            raise ValueError(f"locations={locations} is narrower than the shift window "
-                             f"({2 * self.config.shift_range + 1}): use at least that many rows")
+            raise ValueError(
+                f"locations={locations} is narrower than the shift window "
+                f"({2 * self.config.shift_range + 1}): use at least that many rows"
+            )
         # Contiguous copies, so every step sees tensors of the same layout (one compiled graph).
         return NTMState(
             memory=self.init_memory[:locations].expand(batch, -1, -1).contiguous(),
             read_weights=torch.softmax(self.init_read_logits[:, :locations], dim=-1).expand(batch, -1, -1).contiguous(),
-            write_weights=torch.softmax(self.init_write_logits[:, :locations], dim=-1).expand(batch, -1, -1)
+            write_weights=torch.softmax(self.init_write_logits[:, :locations], dim=-1)
+            .expand(batch, -1, -1)
             .contiguous(),
             read_vectors=self.init_reads.expand(batch, -1, -1).contiguous(),
             controller=self.controller.initial_state(batch, dev, dt),
@@ -261,7 +286,7 @@ class NTM(nn.Module):
         self.cell = NTMCell(self.config)
         self._compiled_step = None
 
-    def compile_step(self, enabled: bool = True, vary_memory: bool = False) -> "NTM":
+    def compile_step(self, enabled: bool = True, vary_memory: bool = False) -> NTM:
         """Run the training step through ``torch.compile`` (the fast path; see :mod:`ntmkit.engine`).
 
         The compiled step is used when gradients are being recorded; inference stays eager, where
@@ -269,11 +294,12 @@ class NTM(nn.Module):
         (for training with ``memory_locations`` drawn per batch). Returns ``self``.
         """
         from .engine import compile_step
+
         self._compiled_step = compile_step(self.cell, vary_memory) if enabled else None
         return self
 
     @classmethod
-    def from_config(cls, config: NTMConfig) -> "NTM":
+    def from_config(cls, config: NTMConfig) -> NTM:
         d = config.to_dict()
         return cls(d.pop("input_size"), d.pop("output_size"), **d)
 
@@ -281,29 +307,40 @@ class NTM(nn.Module):
         """See :meth:`NTMCell.initial_state`."""
         return self.cell.initial_state(batch, locations)
 
-    def resize_memory(self, locations: int) -> "NTM":
+    def resize_memory(self, locations: int) -> NTM:
         """Run with ``locations`` memory rows (see :meth:`NTMCell.resize_memory`). Returns ``self``."""
         self.cell.resize_memory(locations)
         self.config = self.cell.config
         return self
 
-    def forward(self, x: torch.Tensor, state: NTMState | None = None, lengths: torch.Tensor | None = None,
-                return_trace: bool = False, memory_locations: int | None = None):
+    def forward(
+        self,
+        x: torch.Tensor,
+        state: NTMState | None = None,
+        lengths: torch.Tensor | None = None,
+        return_trace: bool = False,
+        memory_locations: int | None = None,
+    ):
         if state is not None and memory_locations is not None:
             raise ValueError("give either state or memory_locations (the size of a fresh initial state), not both")
         check_sequence_input(x, self.config.input_size, lengths)
         device = self.cell.output.weight.device
         if x.device != device:
-            raise ValueError(f"input is on {x.device} but the model is on {device}: move one of them "
-                             f"(x.to('{device}') or model.to('{x.device}'))")
+            raise ValueError(
+                f"input is on {x.device} but the model is on {device}: move one of them "
+                f"(x.to('{device}') or model.to('{x.device}'))"
+            )
         b, t, _ = x.shape
         if state is None:
             state = self.cell.initial_state(b, memory_locations)
         # Time-major and contiguous: every step gets a [B, input] tensor of the same layout,
         # whatever the sequence length (so one compiled graph serves every length).
         xs = x.to(self.cell.output.weight.dtype).transpose(0, 1).clone(memory_format=torch.contiguous_format)
-        step = self._compiled_step if (self._compiled_step is not None and torch.is_grad_enabled()
-                                       and not return_trace) else self.cell.step
+        step = (
+            self._compiled_step
+            if (self._compiled_step is not None and torch.is_grad_enabled() and not return_trace)
+            else self.cell.step
+        )
         if lengths is not None:
             lengths = lengths.to(x.device)
         outputs = []
@@ -349,8 +386,9 @@ class LSTMBaseline(nn.Module):
         if state is None:
             zeros = x.new_zeros(self.lstm.num_layers, b, self.lstm.hidden_size)
             state = (zeros, zeros)
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.clamp_min(1).cpu(), batch_first=True,
-                                                   enforce_sorted=False)
+        packed = nn.utils.rnn.pack_padded_sequence(
+            x, lengths.clamp_min(1).cpu(), batch_first=True, enforce_sorted=False
+        )
         h, (hn, cn) = self.lstm(packed, state)
         h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=t)
         y = self.output(h) * (torch.arange(t, device=x.device) < lengths.unsqueeze(1)).unsqueeze(-1)

@@ -9,12 +9,12 @@ import matplotlib
 import matplotlib.ticker
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-from .errors import ConfigError  # noqa: E402
-from .tasks import Batch, Task  # noqa: E402
+from .errors import ConfigError
+from .tasks import Batch, Task
 
 
 def _save(fig, path) -> Path:
@@ -57,8 +57,15 @@ def test_figure(model, task: Task, batch: Batch, path, title: str = "") -> Path:
         t = int(batch.lengths[j])
         mask = batch.mask[j, :t].bool()
         wrong = ((probs[j, :t] > 0.5).float() != batch.targets[j, :t]) & mask.unsqueeze(-1)
-        _panel(axes[0, j], batch.inputs[j, :t].T.numpy(), f"input ({task.level_name} {int(batch.levels[j])})",
-               "channel", "Greys", 0, 1)
+        _panel(
+            axes[0, j],
+            batch.inputs[j, :t].T.numpy(),
+            f"input ({task.level_name} {int(batch.levels[j])})",
+            "channel",
+            "Greys",
+            0,
+            1,
+        )
         _panel(axes[1, j], batch.targets[j, :t].T.numpy(), "target", "bit", "Greys", 0, 1)
         _panel(axes[2, j], probs[j, :t].T.numpy() * mask.numpy(), "output", "bit", "Greys", 0, 1)
         _panel(axes[3, j], wrong.T.float().numpy(), f"wrong bits: {int(wrong.sum())}", "bit", "Reds", 0, 1)
@@ -130,8 +137,14 @@ def visualize(model, task: Task, batch: Batch, path) -> Path:
     return _save(fig, path)
 
 
-def generalisation_plot(rows: list[dict], axis: str, train_range: tuple[int, int], path, title: str = "",
-                        cost_name: str = "bit errors per sequence") -> Path:
+def generalisation_plot(
+    rows: list[dict],
+    axis: str,
+    train_range: tuple[int, int],
+    path,
+    title: str = "",
+    cost_name: str = "bit errors per sequence",
+) -> Path:
     """Cost against ``axis`` (one point per row), with the training range shaded."""
     x = [r[axis] for r in rows]
     fig, ax = plt.subplots(figsize=(7, 3.6))
@@ -151,8 +164,9 @@ def generalisation_plot(rows: list[dict], axis: str, train_range: tuple[int, int
     return _save(fig, path)
 
 
-def learning_curve(x, median, q1, q3, path, xlabel: str = "sequences", ylabel: str = "cost", title: str = "",
-                   label: str = "median") -> Path:
+def learning_curve(
+    x, median, q1, q3, path, xlabel: str = "sequences", ylabel: str = "cost", title: str = "", label: str = "median"
+) -> Path:
     """A median learning curve with its quartile band."""
     fig, ax = plt.subplots(figsize=(7, 3.6))
     ax.fill_between(x, q1, q3, alpha=0.25, color="tab:blue", label="quartiles")
@@ -196,8 +210,9 @@ def weightings_figure(model, batch: Batch):
     ww = trace["write_weights"][0, :t].permute(1, 2, 0).numpy()  # [heads, N, T]
     rw = trace["read_weights"][0, :t].permute(1, 2, 0).numpy()
     rows = _used_rows(np.maximum(ww.max(0), rw.max(0)))
-    panels = [(f"write head {i + 1}", w) for i, w in enumerate(ww)] + [(f"read head {i + 1}", w)
-                                                                      for i, w in enumerate(rw)]
+    panels = [(f"write head {i + 1}", w) for i, w in enumerate(ww)] + [
+        (f"read head {i + 1}", w) for i, w in enumerate(rw)
+    ]
     fig, axes = plt.subplots(len(panels), 1, figsize=(7, 1.6 * len(panels) + 0.4), squeeze=False)
     for ax, (title, w) in zip(axes[:, 0], panels):
         _panel(ax, w[rows], title, "location", "magma", 0, 1)

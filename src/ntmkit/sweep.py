@@ -18,10 +18,26 @@ from pathlib import Path
 import numpy as np
 
 # Flags the sweep sets itself for each seed, or that only the sweep reads.
-_OWN = {"--seeds": 1, "--jobs": 1, "--sweep_dir": 1, "--sweep-dir": 1, "--seed": 1, "--checkpoint_dir": 1,
-        "--checkpoint-dir": 1, "--train_log_dir": 1, "--train-log-dir": 1, "--nproc": 1, "--quiet": 0,
-        "--threads": 1, "--first_seed": 1, "--first-seed": 1, "--values": 1, "--sequences": 1, "--evaluate": 0,
-        "--no-evaluate": 0}
+_OWN = {
+    "--seeds": 1,
+    "--jobs": 1,
+    "--sweep_dir": 1,
+    "--sweep-dir": 1,
+    "--seed": 1,
+    "--checkpoint_dir": 1,
+    "--checkpoint-dir": 1,
+    "--train_log_dir": 1,
+    "--train-log-dir": 1,
+    "--nproc": 1,
+    "--quiet": 0,
+    "--threads": 1,
+    "--first_seed": 1,
+    "--first-seed": 1,
+    "--values": 1,
+    "--sequences": 1,
+    "--evaluate": 0,
+    "--no-evaluate": 0,
+}
 
 
 def passthrough(argv: list[str]) -> list[str]:
@@ -41,8 +57,16 @@ def passthrough(argv: list[str]) -> list[str]:
     return out
 
 
-def run_seeds(train_args: list[str], seeds: list[int], sweep_dir: Path, jobs: int, log=print,
-              command: str = "train", log_name: str = "train.log", per_seed=lambda d: []) -> None:
+def run_seeds(
+    train_args: list[str],
+    seeds: list[int],
+    sweep_dir: Path,
+    jobs: int,
+    log=print,
+    command: str = "train",
+    log_name: str = "train.log",
+    per_seed=lambda d: [],
+) -> None:
     """Run ``ntm COMMAND`` for every seed (``jobs`` processes at a time, one thread each) in its
     own directory; returns when all are done."""
     pending = list(seeds)
@@ -53,9 +77,24 @@ def run_seeds(train_args: list[str], seeds: list[int], sweep_dir: Path, jobs: in
             seed = pending.pop(0)
             d = sweep_dir / f"seed-{seed}"
             d.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, "-m", "ntmkit", command, *train_args, "--seed", str(seed), "--quiet",
-                   "--threads", "1", "--checkpoint_dir", str(d / "ck"), "--train_log_dir", str(d / "logs"), *per_seed(d)]
-            out = open(d / log_name, "a")
+            cmd = [
+                sys.executable,
+                "-m",
+                "ntmkit",
+                command,
+                *train_args,
+                "--seed",
+                str(seed),
+                "--quiet",
+                "--threads",
+                "1",
+                "--checkpoint_dir",
+                str(d / "ck"),
+                "--train_log_dir",
+                str(d / "logs"),
+                *per_seed(d),
+            ]
+            out = open(d / log_name, "a")  # noqa: SIM115 (closed when its process ends, below)
             running[seed] = (subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env), out)
             log(f"seed {seed}: {command} started (log {d / log_name})")
         time.sleep(0.5)
@@ -63,8 +102,14 @@ def run_seeds(train_args: list[str], seeds: list[int], sweep_dir: Path, jobs: in
             if proc.poll() is not None:
                 out.close()
                 del running[seed]
-                log(f"seed {seed}: {command} " + ("done" if proc.returncode == 0 else
-                                                  f"failed with exit code {proc.returncode} (see its {log_name})"))
+                log(
+                    f"seed {seed}: {command} "
+                    + (
+                        "done"
+                        if proc.returncode == 0
+                        else f"failed with exit code {proc.returncode} (see its {log_name})"
+                    )
+                )
 
 
 def read_run(run_dir: Path) -> dict:
@@ -89,10 +134,13 @@ def generalisation_row(evaluation: dict | None) -> dict | None:
     if not evaluation:
         return None
     axis = evaluation["axis"]
-    return {"axis": axis, "sequences_per_value": evaluation["sequences_per_value"],
-            "memory_locations": evaluation.get("memory_locations"),
-            "bit_errors": {str(r[axis]): r["bit_errors"] for r in evaluation["rows"]},
-            "wrong_share": {str(r[axis]): r.get("wrong_share") for r in evaluation["rows"]}}
+    return {
+        "axis": axis,
+        "sequences_per_value": evaluation["sequences_per_value"],
+        "memory_locations": evaluation.get("memory_locations"),
+        "bit_errors": {str(r[axis]): r["bit_errors"] for r in evaluation["rows"]},
+        "wrong_share": {str(r[axis]): r.get("wrong_share") for r in evaluation["rows"]},
+    }
 
 
 def smooth(values: np.ndarray, span: int = 10) -> np.ndarray:
@@ -125,63 +173,101 @@ def summarise(sweep_dir: Path, seeds: list[int], task: str, cost_name: str, comm
     for s, r in runs.items():
         summ = r["summary"] or {}
         at = summ.get("learned_at") or {}  # runs that train on after learning record when they learned
-        table.append({"seed": s, "learned": bool(summ.get("learned")),
-                      "sequences": at.get("sequences", summ.get("sequences")),
-                      "seconds": at.get("seconds", summ.get("seconds")),
-                      "total_sequences": summ.get("sequences"), "total_seconds": summ.get("seconds"),
-                      "final_cost": (summ.get("final_eval") or {}).get("cost"),
-                      # mean training cost over the last 10 logged batches (every run has one)
-                      "last_training_cost": float(np.mean([row.get("cost", row["bit_errors"])
-                                                           for row in r["rows"][-10:]])) if r["rows"] else None,
-                      "generalisation": generalisation_row(r["evaluation"])})
+        table.append(
+            {
+                "seed": s,
+                "learned": bool(summ.get("learned")),
+                "sequences": at.get("sequences", summ.get("sequences")),
+                "seconds": at.get("seconds", summ.get("seconds")),
+                "total_sequences": summ.get("sequences"),
+                "total_seconds": summ.get("seconds"),
+                "final_cost": (summ.get("final_eval") or {}).get("cost"),
+                # mean training cost over the last 10 logged batches (every run has one)
+                "last_training_cost": float(np.mean([row.get("cost", row["bit_errors"]) for row in r["rows"][-10:]]))
+                if r["rows"]
+                else None,
+                "generalisation": generalisation_row(r["evaluation"]),
+            }
+        )
     learned = [t for t in table if t["learned"]]
-    result = {"task": task, "cost": cost_name, "command": command, "seeds": table, "learned": f"{len(learned)}/{len(table)}",
-              "median_sequences_to_learn": float(np.median([t["sequences"] for t in learned])) if learned else None,
-              "median_seconds_to_learn": float(np.median([t["seconds"] for t in learned])) if learned else None}
+    result = {
+        "task": task,
+        "cost": cost_name,
+        "command": command,
+        "seeds": table,
+        "learned": f"{len(learned)}/{len(table)}",
+        "median_sequences_to_learn": float(np.median([t["sequences"] for t in learned])) if learned else None,
+        "median_seconds_to_learn": float(np.median([t["seconds"] for t in learned])) if learned else None,
+    }
     curves = {}
     for xkey in ("sequences", "seconds"):
-        data = [(np.array([row[xkey] for row in r["rows"]], dtype=float),
-                 smooth(np.array([row.get("cost", row["bit_errors"]) for row in r["rows"]], dtype=float)))
-                for r in runs.values() if len(r["rows"]) >= 2]
+        data = [
+            (
+                np.array([row[xkey] for row in r["rows"]], dtype=float),
+                smooth(np.array([row.get("cost", row["bit_errors"]) for row in r["rows"]], dtype=float)),
+            )
+            for r in runs.values()
+            if len(r["rows"]) >= 2
+        ]
         if data:
             curves[xkey] = band(data)
             result[f"curve_{xkey}"] = {k: v.tolist() for k, v in zip(("x", "median", "q1", "q3"), curves[xkey])}
     (sweep_dir / "sweep.json").write_text(json.dumps(result, indent=1))
     for xkey, c in curves.items():
-        plots.learning_curve(*c, sweep_dir / f"sweep_{xkey}.png", xlabel=xkey if xkey == "sequences" else
-                             "wall seconds", ylabel=cost_name, title=f"{task}: median of {len(seeds)} seeds, "
-                                                                     f"quartiles shaded")
+        plots.learning_curve(
+            *c,
+            sweep_dir / f"sweep_{xkey}.png",
+            xlabel=xkey if xkey == "sequences" else "wall seconds",
+            ylabel=cost_name,
+            title=f"{task}: median of {len(seeds)} seeds, quartiles shaded",
+        )
     return result
 
 
 def format_table(result: dict) -> str:
-    lines = [f"{'seed':>4}  {'learned':>7}  {'sequences':>10}  {'seconds':>8}  {'final cost':>10}  "
-             f"{'in all (sequences, s)':>21}"]
+    lines = [
+        f"{'seed':>4}  {'learned':>7}  {'sequences':>10}  {'seconds':>8}  {'final cost':>10}  "
+        f"{'in all (sequences, s)':>21}"
+    ]
     for t in result["seeds"]:
-        cost = f"{t['final_cost']:.4f}" if t["final_cost"] is not None else \
-            "-" if t.get("last_training_cost") is None else f"~{t['last_training_cost']:.4g}"
+        cost = (
+            f"{t['final_cost']:.4f}"
+            if t["final_cost"] is not None
+            else "-"
+            if t.get("last_training_cost") is None
+            else f"~{t['last_training_cost']:.4g}"
+        )
         seqs = "-" if t["sequences"] is None else f"{t['sequences']:,}"
         secs = "-" if t["seconds"] is None else f"{t['seconds']:.1f}"
         total = "-" if t.get("total_sequences") is None else f"{t['total_sequences']:,}, {t['total_seconds']:.1f}"
-        lines.append(f"{t['seed']:>4}  {'yes' if t['learned'] else 'no':>7}  {seqs:>10}  {secs:>8}  {cost:>10}  "
-                     f"{total:>21}")
+        lines.append(
+            f"{t['seed']:>4}  {'yes' if t['learned'] else 'no':>7}  {seqs:>10}  {secs:>8}  {cost:>10}  {total:>21}"
+        )
     med = result["median_sequences_to_learn"]
-    lines.append(f"learned: {result['learned']}" + ("" if med is None else
-                 f"; median to learn: {med:,.0f} sequences, {result['median_seconds_to_learn']:.1f} s"))
+    lines.append(
+        f"learned: {result['learned']}"
+        + ("" if med is None else f"; median to learn: {med:,.0f} sequences, {result['median_seconds_to_learn']:.1f} s")
+    )
     gen = [t for t in result["seeds"] if t.get("generalisation")]
     if gen:
         g0 = gen[0]["generalisation"]
         values = list(g0["bit_errors"])
-        lines.append(f"bit errors per sequence against {g0['axis']} (fresh sequences, {g0['sequences_per_value']} "
-                     f"per value, {g0['memory_locations']} memory locations; `ntm evaluate` on each seed):")
+        lines.append(
+            f"bit errors per sequence against {g0['axis']} (fresh sequences, {g0['sequences_per_value']} "
+            f"per value, {g0['memory_locations']} memory locations; `ntm evaluate` on each seed):"
+        )
         shown = values if len(values) <= 12 else [v for v in values if int(v) % 10 == 0 or v == values[-1]]
         lines.append(f"{'seed':>4}  " + "  ".join(f"{v:>7}" for v in shown) + "  all perfect")
         for t in gen:
             be = t["generalisation"]["bit_errors"]
-            perfect = "yes" if all(e == 0 for e in be.values()) else f"no ({sum(e > 0 for e in be.values())} " \
-                                                                      f"values with errors)"
-            lines.append(f"{t['seed']:>4}  " + "  ".join(f"{be.get(v, float('nan')):>7.3g}" for v in shown)
-                         + f"  {perfect}")
+            perfect = (
+                "yes"
+                if all(e == 0 for e in be.values())
+                else f"no ({sum(e > 0 for e in be.values())} values with errors)"
+            )
+            lines.append(
+                f"{t['seed']:>4}  " + "  ".join(f"{be.get(v, float('nan')):>7.3g}" for v in shown) + f"  {perfect}"
+            )
     return "\n".join(lines)
 
 
@@ -207,8 +293,15 @@ def cmd_sweep(args, argv: list[str]) -> int:
         for seed in seeds:
             for old in (sweep_dir / f"seed-{seed}" / "eval").glob("evaluate_*.json"):
                 old.unlink()
-        run_seeds(eval_args, seeds, sweep_dir, jobs, command="evaluate", log_name="evaluate.log",
-                  per_seed=lambda d: ["--figure_dir", str(d / "eval")])
+        run_seeds(
+            eval_args,
+            seeds,
+            sweep_dir,
+            jobs,
+            command="evaluate",
+            log_name="evaluate.log",
+            per_seed=lambda d: ["--figure_dir", str(d / "eval")],
+        )
     result = summarise(sweep_dir, seeds, task, TASKS[task].cost_name, command="ntm " + " ".join(argv))
     print(format_table(result))
     print(f"saved {sweep_dir / 'sweep.json'}, {sweep_dir / 'sweep_sequences.png'}, {sweep_dir / 'sweep_seconds.png'}")

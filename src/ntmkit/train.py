@@ -86,8 +86,8 @@ class TrainConfig:
     # Once the stop test passes, train this many more steps (with the learning rate multiplied by
     # lr_after_learned) before stopping: a machine that has only just passed generalises less
     # far than one trained on (see the benchmarks page).
-    steps_after_learned: int = 0
-    lr_after_learned: float = 1.0
+    steps_after_learned: int = 1000
+    lr_after_learned: float = 0.1
 
 
 AUTO_MEMORY_FRACTIONS = (3 / 16, 1 / 4, 3 / 8, 1 / 2, 3 / 4, 1.0)
@@ -107,8 +107,10 @@ def memory_size_choices(spec: str | tuple[int, ...] | list[int], locations: int,
             raise ConfigError(f"memory sizes must be auto, full or comma-separated integers, got {spec!r}") from None
     sizes = sorted(set(int(v) for v in spec))
     if not sizes or sizes[0] < min_size or sizes[-1] > locations:
-        raise ConfigError(f"memory sizes must lie in [{min_size}, {locations}] (the model's memory_locations), got "
-                          f"{list(spec)}: give smaller sizes or a larger --memory_locations")
+        raise ConfigError(
+            f"memory sizes must lie in [{min_size}, {locations}] (the model's memory_locations), got "
+            f"{list(spec)}: give smaller sizes or a larger --memory_locations"
+        )
     return sizes
 
 
@@ -204,8 +206,10 @@ def _train(cfg: TrainConfig, progress: bool, on_step) -> dict:
     if cfg.engine not in ENGINES:
         raise ConfigError(f"unknown engine {cfg.engine!r}: choose one of {', '.join(ENGINES)}")
     if cfg.steps_after_learned < 0 or not cfg.lr_after_learned > 0:
-        raise ConfigError(f"steps_after_learned must be >= 0 and lr_after_learned > 0, got "
-                          f"{cfg.steps_after_learned} and {cfg.lr_after_learned}")
+        raise ConfigError(
+            f"steps_after_learned must be >= 0 and lr_after_learned > 0, got "
+            f"{cfg.steps_after_learned} and {cfg.lr_after_learned}"
+        )
     if not 0 <= cfg.eval_top_share <= 1:
         raise ConfigError(f"eval_top_share must lie in [0, 1], got {cfg.eval_top_share}")
     if cfg.threads:
@@ -226,13 +230,18 @@ def _train(cfg: TrainConfig, progress: bool, on_step) -> dict:
     model = build_model(cfg.model, model_config).to(device)
     memory_sizes = None  # None: the model's own memory (and models without one)
     if isinstance(model, NTM) and task.memory_needed(task.max_level) > 0:
-        memory_sizes = memory_size_choices(cfg.memory_sizes, model.config.memory_locations,
-                                           2 * model.config.shift_range + 1)
+        memory_sizes = memory_size_choices(
+            cfg.memory_sizes, model.config.memory_locations, 2 * model.config.shift_range + 1
+        )
         if len(memory_sizes) == 1 and memory_sizes[0] == model.config.memory_locations:
             memory_sizes = None
     # torch.compile's CPU and CUDA back ends are the ones measured here; other devices (mps) run eager.
-    if cfg.engine == "compiled" and hasattr(model, "compile_step") and device.type in ("cpu", "cuda") \
-            and compiler_available():
+    if (
+        cfg.engine == "compiled"
+        and hasattr(model, "compile_step")
+        and device.type in ("cpu", "cuda")
+        and compiler_available()
+    ):
         model.compile_step(vary_memory=memory_sizes is not None)
     optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.learning_rate, cfg.momentum)
     # Each process draws its own sequences; rank 0 draws what a single process would.
@@ -245,8 +254,9 @@ def _train(cfg: TrainConfig, progress: bool, on_step) -> dict:
     start = min(task.max_level, cfg.curriculum_start) if cfg.curriculum else task.max_level
     converge_threshold = task.learned_below if cfg.converge_threshold is None else cfg.converge_threshold
     curriculum_threshold = 10 * task.learned_below if cfg.curriculum_threshold is None else cfg.curriculum_threshold
-    curriculum = Curriculum(max(start, task.min_level), task.max_level, cfg.curriculum_step, curriculum_threshold,
-                            cfg.curriculum_patience)
+    curriculum = Curriculum(
+        max(start, task.min_level), task.max_level, cfg.curriculum_step, curriculum_threshold, cfg.curriculum_patience
+    )
     step, sequences, elapsed, skipped = 0, 0, 0.0, 0
     learned_at = None  # step, sequences and seconds at which the stop test first passed
 
@@ -273,8 +283,11 @@ def _train(cfg: TrainConfig, progress: bool, on_step) -> dict:
 
     train_model = distributed.wrap(model)
     writer = _open_writer(cfg.train_log_dir) if main_process else None
-    metrics_file = open(Path(cfg.train_log_dir) / "metrics.jsonl", "a") if cfg.train_log_dir and main_process \
+    metrics_file = (
+        open(Path(cfg.train_log_dir) / "metrics.jsonl", "a")  # noqa: SIM115 (closed in the loop's finally)
+        if cfg.train_log_dir and main_process
         else None
+    )
 
     def save_checkpoint():
         rng = _rng_state(generator, eval_generator)
@@ -283,15 +296,27 @@ def _train(cfg: TrainConfig, progress: bool, on_step) -> dict:
         rng["level"] = level_generator.get_state()
         if not main_process:
             return
-        ckpt.save(cfg.checkpoint_dir, step, {
-            "model_kind": cfg.model, "model_config": model_config,
-            "task": {"name": cfg.task, "options": dict(cfg.task_options)},
-            "train_config": _plain(dataclasses.asdict(cfg)),
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "curriculum": curriculum.state_dict(), "step": step, "sequences": sequences,
-            "elapsed": elapsed, "skipped_steps": skipped, "learned_at": learned_at,
-            "rng": rng, "world_size": world_size,
-        }, cfg.max_to_keep)
+        ckpt.save(
+            cfg.checkpoint_dir,
+            step,
+            {
+                "model_kind": cfg.model,
+                "model_config": model_config,
+                "task": {"name": cfg.task, "options": dict(cfg.task_options)},
+                "train_config": _plain(dataclasses.asdict(cfg)),
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "curriculum": curriculum.state_dict(),
+                "step": step,
+                "sequences": sequences,
+                "elapsed": elapsed,
+                "skipped_steps": skipped,
+                "learned_at": learned_at,
+                "rng": rng,
+                "world_size": world_size,
+            },
+            cfg.max_to_keep,
+        )
 
     bar = _progress_bar(progress and main_process, step)
     interrupted = {"flag": False}
@@ -300,8 +325,9 @@ def _train(cfg: TrainConfig, progress: bool, on_step) -> dict:
         interrupted["flag"] = True
 
     # Ctrl-C, and what a scheduler or `docker stop` sends before killing: finish the step, save, exit.
-    old_handlers = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)} \
-        if _main_thread() else {}
+    old_handlers = (
+        {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)} if _main_thread() else {}
+    )
     learned, final_eval = learned_at is not None, None
     bad_in_a_row, recoveries = 0, 0
 
@@ -318,22 +344,32 @@ def _train(cfg: TrainConfig, progress: bool, on_step) -> dict:
             group["lr"] = lr
         recoveries += 1
         where = f"restored {last.name}" if last is not None else "no checkpoint yet to restore"
-        message = (f"{count} non-finite steps in a row at step {step}: {where}, learning rate lowered to "
-                   f"{optimizer.param_groups[0]['lr']:.3g}")
+        message = (
+            f"{count} non-finite steps in a row at step {step}: {where}, learning rate lowered to "
+            f"{optimizer.param_groups[0]['lr']:.3g}"
+        )
         if main_process:
             (bar.write if bar is not None else print)(f"warning: {message}")
+
     t_start = time.perf_counter() - elapsed  # "seconds" in logs and summaries count every run of this directory
     run_start = time.perf_counter()  # max_seconds is a budget for this run alone
     last_log_t, last_log_seq = time.perf_counter(), sequences
     params = [p for p in model.parameters() if p.requires_grad]
     time_up = False
     try:
-        while step < cfg.max_steps and not interrupted["flag"] and not time_up and not (
-                learned_at is not None and step >= learned_at["step"] + cfg.steps_after_learned):
+        while (
+            step < cfg.max_steps
+            and not interrupted["flag"]
+            and not time_up
+            and not (learned_at is not None and step >= learned_at["step"] + cfg.steps_after_learned)
+        ):
             model.train()
             if cfg.batch_levels == "same":
-                level = int(torch.randint(min(task.min_level, curriculum.level), curriculum.level + 1, (1,),
-                                          generator=level_generator))
+                level = int(
+                    torch.randint(
+                        min(task.min_level, curriculum.level), curriculum.level + 1, (1,), generator=level_generator
+                    )
+                )
                 batch = task.make_batch(cfg.batch_size, generator, level=level).to(device)
             else:
                 batch = task.make_batch(cfg.batch_size, generator, max_level=curriculum.level).to(device)
@@ -352,8 +388,16 @@ def _train(cfg: TrainConfig, progress: bool, on_step) -> dict:
             finite = float(torch.isfinite(loss) and torch.isfinite(grad_norm))
             out_of_time = float(cfg.max_seconds is not None and time.perf_counter() - run_start >= cfg.max_seconds)
             loss_value, bit_errors, bits, cost, finite, stop, out_of_time = distributed.mean(
-                [loss.item() if finite else 0.0, score["bit_errors"], score["bits"], score["cost"], finite,
-                 float(interrupted["flag"]), out_of_time])
+                [
+                    loss.item() if finite else 0.0,
+                    score["bit_errors"],
+                    score["bits"],
+                    score["cost"],
+                    finite,
+                    float(interrupted["flag"]),
+                    out_of_time,
+                ]
+            )
             if stop > 0:
                 interrupted["flag"] = True
             time_up = out_of_time > 0
@@ -379,32 +423,54 @@ def _train(cfg: TrainConfig, progress: bool, on_step) -> dict:
                 now = time.perf_counter()
                 rate = (sequences - last_log_seq) / max(now - last_log_t, 1e-9)
                 last_log_t, last_log_seq = now, sequences
-                row = {"step": step, "sequences": sequences, "seconds": round(now - t_start, 3),
-                       "loss": loss_value, "bits": bits, "bit_errors": bit_errors, "cost": cost,
-                       "grad_norm": float(grad_norm), "level": curriculum.level}
+                row = {
+                    "step": step,
+                    "sequences": sequences,
+                    "seconds": round(now - t_start, 3),
+                    "loss": loss_value,
+                    "bits": bits,
+                    "bit_errors": bit_errors,
+                    "cost": cost,
+                    "grad_norm": float(grad_norm),
+                    "level": curriculum.level,
+                }
                 _log(writer, metrics_file, row)
                 if bar is not None:
                     bar.update(step - bar.n)
-                    bar.set_postfix_str(f"loss {loss_value:.4f} | bit errors/seq {bit_errors:.2f} | "
-                                        f"{rate:.0f} seq/s | {task.level_name} {task.min_level}-{curriculum.level}")
+                    bar.set_postfix_str(
+                        f"loss {loss_value:.4f} | bit errors/seq {bit_errors:.2f} | "
+                        f"{rate:.0f} seq/s | {task.level_name} {task.min_level}-{curriculum.level}"
+                    )
 
             if writer is not None and cfg.picture_interval and step % cfg.picture_interval == 0:
                 _log_picture(writer, model, task, curriculum.level, picture_generator, sequences)
 
-            if (cfg.stop_when_learned and learned_at is None and curriculum.complete and curriculum.ema is not None
-                    and curriculum.ema < 10 * converge_threshold and step % cfg.eval_interval == 0):
-                final_eval = stop_test(model, task, cfg.eval_sequences, cfg.eval_top_share, eval_generator,
-                                       world_size, device)
+            if (
+                cfg.stop_when_learned
+                and learned_at is None
+                and curriculum.complete
+                and curriculum.ema is not None
+                and curriculum.ema < 10 * converge_threshold
+                and step % cfg.eval_interval == 0
+            ):
+                final_eval = stop_test(
+                    model, task, cfg.eval_sequences, cfg.eval_top_share, eval_generator, world_size, device
+                )
                 if writer is not None:
                     writer.add_scalar("eval/bit_errors_per_sequence", final_eval["bit_errors"], sequences)
                     writer.add_scalar("eval/cost", final_eval["cost"], sequences)
                     if "top" in final_eval:
                         writer.add_scalar("eval/cost_at_top_level", final_eval["top"]["cost"], sequences)
-                if final_eval["cost"] < converge_threshold and final_eval.get("top", final_eval)["cost"] < \
-                        converge_threshold:
+                if (
+                    final_eval["cost"] < converge_threshold
+                    and final_eval.get("top", final_eval)["cost"] < converge_threshold
+                ):
                     learned = True
-                    learned_at = {"step": step, "sequences": sequences,
-                                  "seconds": round(time.perf_counter() - t_start, 3)}
+                    learned_at = {
+                        "step": step,
+                        "sequences": sequences,
+                        "seconds": round(time.perf_counter() - t_start, 3),
+                    }
                     if cfg.steps_after_learned == 0:
                         break
                     for group in optimizer.param_groups:
@@ -414,8 +480,9 @@ def _train(cfg: TrainConfig, progress: bool, on_step) -> dict:
                 save_checkpoint()
         if learned_at is not None and cfg.steps_after_learned and step >= learned_at["step"] + cfg.steps_after_learned:
             # the same training-range check once more, to report the machine that is kept
-            final_eval = stop_test(model, task, cfg.eval_sequences, cfg.eval_top_share, eval_generator, world_size,
-                                   device)
+            final_eval = stop_test(
+                model, task, cfg.eval_sequences, cfg.eval_top_share, eval_generator, world_size, device
+            )
     finally:
         elapsed = time.perf_counter() - t_start
         if step > 0:
@@ -436,23 +503,51 @@ def _train(cfg: TrainConfig, progress: bool, on_step) -> dict:
         gc.collect()
         distributed.teardown()
     if main_process and cfg.train_log_dir:
-        summary = {"task": cfg.task, "model": cfg.model, "seed": cfg.seed, "learned": learned,
-                   "learned_at": learned_at,
-                   "time_up": time_up,
-                   "interrupted": interrupted["flag"], "step": step, "sequences": sequences,
-                   "seconds": round(elapsed, 3), "final_eval": final_eval}
+        summary = {
+            "task": cfg.task,
+            "model": cfg.model,
+            "seed": cfg.seed,
+            "learned": learned,
+            "learned_at": learned_at,
+            "time_up": time_up,
+            "interrupted": interrupted["flag"],
+            "step": step,
+            "sequences": sequences,
+            "seconds": round(elapsed, 3),
+            "final_eval": final_eval,
+        }
         (Path(cfg.train_log_dir) / "summary.json").write_text(json.dumps(summary, indent=1))
-    return {"rank": rank, "world_size": world_size, "batch_size": cfg.batch_size * world_size,
-            "step": step, "sequences": sequences, "seconds": elapsed, "learned": learned, "learned_at": learned_at,
-            "interrupted": interrupted["flag"], "time_up": time_up,
-            "final_eval": final_eval, "skipped_steps": skipped,
-            "recoveries": recoveries, "learning_rate": optimizer.param_groups[0]["lr"],
-            "level": curriculum.level, "model": model, "task": task,
-            "checkpoint": str(ckpt.latest(cfg.checkpoint_dir))}
+    return {
+        "rank": rank,
+        "world_size": world_size,
+        "batch_size": cfg.batch_size * world_size,
+        "step": step,
+        "sequences": sequences,
+        "seconds": elapsed,
+        "learned": learned,
+        "learned_at": learned_at,
+        "interrupted": interrupted["flag"],
+        "time_up": time_up,
+        "final_eval": final_eval,
+        "skipped_steps": skipped,
+        "recoveries": recoveries,
+        "learning_rate": optimizer.param_groups[0]["lr"],
+        "level": curriculum.level,
+        "model": model,
+        "task": task,
+        "checkpoint": str(ckpt.latest(cfg.checkpoint_dir)),
+    }
 
 
-def stop_test(model: torch.nn.Module, task: Task, sequences: int, top_share: float, generator: torch.Generator,
-              world_size: int = 1, device="cpu") -> dict:
+def stop_test(
+    model: torch.nn.Module,
+    task: Task,
+    sequences: int,
+    top_share: float,
+    generator: torch.Generator,
+    world_size: int = 1,
+    device="cpu",
+) -> dict:
     """The held-out check that decides "learned": training-range data only.
 
     ``sequences`` fresh sequences with levels across the training range, and ``top_share`` of
@@ -470,7 +565,7 @@ def stop_test(model: torch.nn.Module, task: Task, sequences: int, top_share: flo
         return result
 
     result = run(sequences, None)
-    top = int(round(sequences * top_share))
+    top = round(sequences * top_share)
     if top > 0:
         result["top"] = {"level": task.max_level, **run(top, task.max_level)}
     return result
@@ -479,23 +574,31 @@ def stop_test(model: torch.nn.Module, task: Task, sequences: int, top_share: flo
 def check_matches(data: dict, kind: str, model_config: dict, task: str, task_options: dict, where) -> None:
     """Refuse to resume a checkpoint whose model or task differs from the settings given."""
     if data["model_kind"] != kind:
-        raise ckpt.CheckpointError(f"the checkpoint in {where} holds a {data['model_kind']!r} model, not {kind!r}: "
-                                   f"use another --checkpoint_dir or --model {data['model_kind']}")
+        raise ckpt.CheckpointError(
+            f"the checkpoint in {where} holds a {data['model_kind']!r} model, not {kind!r}: "
+            f"use another --checkpoint_dir or --model {data['model_kind']}"
+        )
     if data["task"]["name"] != task:
-        raise ckpt.CheckpointError(f"the checkpoint in {where} was trained on task {data['task']['name']!r}, not "
-                                   f"{task!r}: use another --checkpoint_dir")
+        raise ckpt.CheckpointError(
+            f"the checkpoint in {where} was trained on task {data['task']['name']!r}, not "
+            f"{task!r}: use another --checkpoint_dir"
+        )
     stored = data["model_config"]
     if kind == "ntm":  # settings added since the checkpoint was written take their defaults
         stored = NTMConfig.from_dict(stored).to_dict()
     for name, value in model_config.items():
         if stored.get(name) != value:
-            raise ckpt.CheckpointError(f"the checkpoint in {where} has {name}={stored.get(name)!r} but "
-                                       f"{value!r} was asked for: drop the flag or use another --checkpoint_dir")
+            raise ckpt.CheckpointError(
+                f"the checkpoint in {where} has {name}={stored.get(name)!r} but "
+                f"{value!r} was asked for: drop the flag or use another --checkpoint_dir"
+            )
     for name, value in task_options.items():
         if name in data["task"]["options"] and data["task"]["options"][name] != value:
-            raise ckpt.CheckpointError(f"the checkpoint in {where} has task setting {name}="
-                                       f"{data['task']['options'][name]!r} but {value!r} was asked for: drop the "
-                                       f"flag or use another --checkpoint_dir")
+            raise ckpt.CheckpointError(
+                f"the checkpoint in {where} has task setting {name}="
+                f"{data['task']['options'][name]!r} but {value!r} was asked for: drop the "
+                f"flag or use another --checkpoint_dir"
+            )
 
 
 def _plain(d):
@@ -504,6 +607,7 @@ def _plain(d):
 
 def _main_thread() -> bool:
     import threading
+
     return threading.current_thread() is threading.main_thread()
 
 
@@ -521,6 +625,7 @@ def _open_writer(log_dir):
 def _log_picture(writer, model, task: Task, level: int, generator: torch.Generator, sequences: int) -> None:
     """The heads' weightings on one example of the hardest level trained so far."""
     from .plots import weightings_figure
+
     batch = task.make_batch(1, generator, level=level)
     fig = weightings_figure(model, batch.to(next(model.parameters()).device))
     if fig is not None:
@@ -545,6 +650,7 @@ def _progress_bar(enabled: bool, initial: int):
     if not enabled:
         return None
     from tqdm import tqdm
+
     # No total: a run ends when the task is learned, long before the step limit, so an ETA
     # computed from the limit would be meaningless.
     return tqdm(initial=initial, unit="step", dynamic_ncols=True, mininterval=0.5)

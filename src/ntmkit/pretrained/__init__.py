@@ -16,8 +16,9 @@ def load_pretrained(task: str = "copy") -> dict:
     """The shipped checkpoint dict for ``task`` (``model_kind``, ``model_config``, ``task``, ``model``)."""
     path = pretrained_path(task)
     if not path.is_file():
-        raise CheckpointError(f"no pretrained model for task {task!r} ships with ntmkit: train one with "
-                              f"'ntm train --task {task}'")
+        raise CheckpointError(
+            f"no pretrained model for task {task!r} ships with ntmkit: train one with 'ntm train --task {task}'"
+        )
     with resources.as_file(path) as p:
         return load(p)
 
@@ -25,6 +26,7 @@ def load_pretrained(task: str = "copy") -> dict:
 def load_model(task: str = "copy"):
     """The shipped model for ``task``, ready to run (eval mode)."""
     from ..train import build_model
+
     data = load_pretrained(task)
     model = build_model(data["model_kind"], data["model_config"])
     model.load_state_dict(data["model"])
@@ -41,6 +43,7 @@ def export(checkpoint: str, task: str, destination=None) -> str:
     import torch
 
     from ..checkpoint import stamp
+
     data = load(checkpoint)
     keep = {k: data[k] for k in ("model_kind", "model_config", "task", "model", "step", "sequences")}
     keep["train_config"] = data.get("train_config", {})
@@ -52,6 +55,7 @@ def export(checkpoint: str, task: str, destination=None) -> str:
 def manifest() -> dict:
     """What each shipped model is: the command that made it and its measured cost."""
     import json
+
     path = resources.files(__name__) / "manifest.json"
     return json.loads(path.read_text()) if path.is_file() else {}
 
@@ -66,13 +70,21 @@ def record(task: str, command: str, sequences: int = 1000) -> dict:
 
     from ..evaluate import evaluate
     from ..train import make_task
+
     data = load_pretrained(task)
     t = make_task(data["task"]["name"], data["task"]["options"])
     e = evaluate(load_model(task), t, sequences, torch.Generator().manual_seed(2024))
-    entry = {"command": command, "task_options": data["task"]["options"], "model_kind": data["model_kind"],
-             "sequences_trained": data.get("sequences"), "cost_name": t.cost_name,
-             "training_range_cost": round(e["cost"], 4), "bit_errors": round(e["bit_errors"], 4),
-             "meets_target": e["cost"] < t.learned_below, "target": t.learned_below}
+    entry = {
+        "command": command,
+        "task_options": data["task"]["options"],
+        "model_kind": data["model_kind"],
+        "sequences_trained": data.get("sequences"),
+        "cost_name": t.cost_name,
+        "training_range_cost": round(e["cost"], 4),
+        "bit_errors": round(e["bit_errors"], 4),
+        "meets_target": e["cost"] < t.learned_below,
+        "target": t.learned_below,
+    }
     path = Path(__file__).parent / "manifest.json"
     entries = json.loads(path.read_text()) if path.exists() else {}
     entries[task] = entry

@@ -16,5 +16,14 @@ TASKS = {
     "priority_sort": PrioritySortTask,
 }
 
-__all__ = ["Batch", "Task", "TaskError", "CopyTask", "RepeatCopyTask", "AssociativeRecallTask", "NGramsTask",
-           "PrioritySortTask", "TASKS"]
+__all__ = [
+    "TASKS",
+    "AssociativeRecallTask",
+    "Batch",
+    "CopyTask",
+    "NGramsTask",
+    "PrioritySortTask",
+    "RepeatCopyTask",
+    "Task",
+    "TaskError",
+]

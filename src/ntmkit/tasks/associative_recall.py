@@ -10,6 +10,7 @@ items, and the query delimiter again. Target: the item that followed the queried
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -26,12 +27,13 @@ class AssociativeRecallTask(Task):
 
     name = "associative_recall"
     level_name = "items"
-    axes = {"items": ("min_items", "max_items")}
+    axes: ClassVar[dict[str, tuple[str, str]]] = {"items": ("min_items", "max_items")}
 
     def __post_init__(self):
         if self.bits < 1 or self.item_length < 1:
-            raise TaskError(f"associative_recall: bits and item_length must be >= 1, got {self.bits} and "
-                            f"{self.item_length}")
+            raise TaskError(
+                f"associative_recall: bits and item_length must be >= 1, got {self.bits} and {self.item_length}"
+            )
         check_range("associative_recall", self.min_items, self.max_items, "--min_items", "--max_items", least=2)
 
     @property
@@ -54,8 +56,15 @@ class AssociativeRecallTask(Task):
 
     def make_batch(self, batch_size, generator, max_level=None, level=None) -> Batch:
         k, d = self.item_length, self.bits
-        items = draw_levels(batch_size, generator, self.min_items, self.max_items, max_level, level,
-                            "associative_recall: number of items")
+        items = draw_levels(
+            batch_size,
+            generator,
+            self.min_items,
+            self.max_items,
+            max_level,
+            level,
+            "associative_recall: number of items",
+        )
         nmax = int(items.max())
         total = torch.tensor([self.steps(int(n)) for n in items])
         t = int(total.max())
@@ -70,12 +79,12 @@ class AssociativeRecallTask(Task):
             for j in range(n):
                 start = j * (k + 1)
                 inputs[i, start, d] = 1.0
-                inputs[i, start + 1: start + 1 + k, :d] = vectors[i, j]
+                inputs[i, start + 1 : start + 1 + k, :d] = vectors[i, j]
             start = n * (k + 1)
             inputs[i, start, d + 1] = 1.0
-            inputs[i, start + 1: start + 1 + k, :d] = vectors[i, q]
+            inputs[i, start + 1 : start + 1 + k, :d] = vectors[i, q]
             inputs[i, start + 1 + k, d + 1] = 1.0
             out = start + 2 + k
-            targets[i, out: out + k] = vectors[i, q + 1]
-            mask[i, out: out + k] = 1.0
+            targets[i, out : out + k] = vectors[i, q + 1]
+            mask[i, out : out + k] = 1.0
         return Batch(inputs, targets, mask, total, items)

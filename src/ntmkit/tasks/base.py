@@ -28,7 +28,7 @@ class Batch(NamedTuple):
     lengths: torch.Tensor
     levels: torch.Tensor
 
-    def to(self, device) -> "Batch":
+    def to(self, device) -> Batch:
         return Batch(*(t.to(device) for t in self))
 
 
@@ -67,8 +67,9 @@ class Task(ABC):
         return self.axis_range(next(iter(self.axes)))[1]
 
     @abstractmethod
-    def make_batch(self, batch_size: int, generator: torch.Generator, max_level: int | None = None,
-                   level: int | None = None) -> Batch:
+    def make_batch(
+        self, batch_size: int, generator: torch.Generator, max_level: int | None = None, level: int | None = None
+    ) -> Batch:
         """A batch with levels drawn uniformly from [min_level, max_level] (or all = ``level``)."""
 
     def memory_needed(self, level: int) -> int:
@@ -88,7 +89,7 @@ class Task(ABC):
         lo, hi = self._axis_options(axis)
         return getattr(self, lo), getattr(self, hi)
 
-    def at(self, axis: str, value: int) -> "Task":
+    def at(self, axis: str, value: int) -> Task:
         """This task with ``axis`` fixed at ``value`` (the other settings unchanged)."""
         lo, hi = self._axis_options(axis)
         return replace(self, **{lo: int(value), hi: int(value)})
@@ -114,8 +115,8 @@ class Task(ABC):
         thresholding at 0.5, counted only where a target is defined.
 
         Returns plain floats: ``bits`` (cross-entropy bits per sequence), ``bit_errors`` (wrong
-        bits per sequence), ``target_bits`` (output bits scored per sequence), ``perfect`` (share of sequences with no wrong bit) and
-        ``errors_per_sample`` (a ``[B]`` tensor).
+        bits per sequence), ``target_bits`` (output bits scored per sequence), ``perfect`` (share
+        of sequences with no wrong bit) and ``errors_per_sample`` (a ``[B]`` tensor).
         """
         mask = batch.mask.unsqueeze(-1).to(logits.dtype)
         b = logits.shape[0]
@@ -133,13 +134,16 @@ class Task(ABC):
         return result
 
     def describe(self) -> str:
-        ranges = ", ".join(f"{axis} {lo}-{hi}" if lo != hi else f"{axis} {lo}"
-                           for axis, (lo, hi) in ((a, self.axis_range(a)) for a in self.axes))
+        ranges = ", ".join(
+            f"{axis} {lo}-{hi}" if lo != hi else f"{axis} {lo}"
+            for axis, (lo, hi) in ((a, self.axis_range(a)) for a in self.axes)
+        )
         return f"{self.name} ({ranges})"
 
 
-def draw_levels(batch_size: int, generator: torch.Generator, lo: int, hi: int, max_level: int | None,
-                level: int | None, what: str) -> torch.Tensor:
+def draw_levels(
+    batch_size: int, generator: torch.Generator, lo: int, hi: int, max_level: int | None, level: int | None, what: str
+) -> torch.Tensor:
     """Per-sample levels: all ``level``, or uniform in [lo, min(hi, max_level)]."""
     if level is not None:
         levels = torch.full((batch_size,), int(level), dtype=torch.long)

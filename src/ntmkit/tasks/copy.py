@@ -8,6 +8,7 @@ target counts on the last L of them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -23,7 +24,7 @@ class CopyTask(Task):
 
     name = "copy"
     level_name = "length"
-    axes = {"length": ("min_length", "max_length")}
+    axes: ClassVar[dict[str, tuple[str, str]]] = {"length": ("min_length", "max_length")}
 
     def __post_init__(self):
         if self.bits < 1:
@@ -31,8 +32,10 @@ class CopyTask(Task):
         if self.min_length < 1:
             raise TaskError(f"copy: --min_sequence must be >= 1, got {self.min_length}")
         if self.min_length > self.max_length:
-            raise TaskError(f"copy: --min_sequence ({self.min_length}) is larger than --max_sequence "
-                            f"({self.max_length}): make min <= max")
+            raise TaskError(
+                f"copy: --min_sequence ({self.min_length}) is larger than --max_sequence "
+                f"({self.max_length}): make min <= max"
+            )
 
     @property
     def input_size(self) -> int:
@@ -52,8 +55,9 @@ class CopyTask(Task):
         return list(range(1, 121))  # every length 1-120
 
     def make_batch(self, batch_size, generator, max_level=None, level=None) -> Batch:
-        lengths = draw_levels(batch_size, generator, self.min_length, self.max_length, max_level, level,
-                              "copy: sequence length")
+        lengths = draw_levels(
+            batch_size, generator, self.min_length, self.max_length, max_level, level, "copy: sequence length"
+        )
         lmax = int(lengths.max())
         t = 2 * lmax + 1
         steps = torch.arange(lmax)

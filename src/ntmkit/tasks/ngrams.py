@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -61,7 +62,7 @@ class NGramsTask(Task):
 
     name = "ngrams"
     level_name = "length"
-    axes = {"length": ("min_length", "max_length")}
+    axes: ClassVar[dict[str, tuple[str, str]]] = {"length": ("min_length", "max_length")}
     cost_name = "bits per sequence above the optimal estimator"
     learned_below = 0.5
 
@@ -82,8 +83,9 @@ class NGramsTask(Task):
         return [50, 100, 200, 400, 800]
 
     def make_batch(self, batch_size, generator, max_level=None, level=None) -> Batch:
-        lengths = draw_levels(batch_size, generator, self.min_length, self.max_length, max_level, level,
-                              "ngrams: sequence length")
+        lengths = draw_levels(
+            batch_size, generator, self.min_length, self.max_length, max_level, level, "ngrams: sequence length"
+        )
         t = int(lengths.max())
         order = self.n - 1
         table = sample_tables(batch_size, 1 << order, generator)
@@ -120,5 +122,3 @@ class NGramsTask(Task):
         if "optimal_bits" not in score:
             return float("inf")
         return score["bits"] - score["optimal_bits"]
-
-

@@ -8,6 +8,7 @@ highest priority, highest first, in the ``outputs`` steps after the delimiter.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -24,7 +25,7 @@ class PrioritySortTask(Task):
 
     name = "priority_sort"
     level_name = "items"
-    axes = {"items": ("min_items", "max_items")}
+    axes: ClassVar[dict[str, tuple[str, str]]] = {"items": ("min_items", "max_items")}
     learned_below = 18.0
 
     def __post_init__(self):
@@ -32,8 +33,10 @@ class PrioritySortTask(Task):
             raise TaskError(f"priority_sort: the vector width must be >= 1 bit, got {self.bits}")
         check_range("priority_sort", self.min_items, self.max_items, "--min_items", "--max_items")
         if not 1 <= self.outputs <= self.min_items:
-            raise TaskError(f"priority_sort: --sort_outputs must be in 1-{self.min_items} (it cannot exceed "
-                            f"--min_items), got {self.outputs}")
+            raise TaskError(
+                f"priority_sort: --sort_outputs must be in 1-{self.min_items} (it cannot exceed "
+                f"--min_items), got {self.outputs}"
+            )
 
     @property
     def input_size(self) -> int:
@@ -47,15 +50,20 @@ class PrioritySortTask(Task):
         return level
 
     def generalisation_levels(self) -> list[int]:
-        return sorted({self.outputs, self.max_items, 2 * self.max_items // 3 + self.outputs // 3, 30, 40}
-                      - {n for n in (30, 40) if n < self.max_items})
+        return sorted(
+            {self.outputs, self.max_items, 2 * self.max_items // 3 + self.outputs // 3, 30, 40}
+            - {n for n in (30, 40) if n < self.max_items}
+        )
 
     def make_batch(self, batch_size, generator, max_level=None, level=None) -> Batch:
-        items = draw_levels(batch_size, generator, self.min_items, self.max_items, max_level, level,
-                            "priority_sort: number of items")
+        items = draw_levels(
+            batch_size, generator, self.min_items, self.max_items, max_level, level, "priority_sort: number of items"
+        )
         if int(items.min()) < self.outputs:
-            raise TaskError(f"priority_sort: {int(items.min())} items cannot give {self.outputs} outputs: "
-                            f"use at least {self.outputs} items")
+            raise TaskError(
+                f"priority_sort: {int(items.min())} items cannot give {self.outputs} outputs: "
+                f"use at least {self.outputs} items"
+            )
         nmax, k, d = int(items.max()), self.outputs, self.bits
         total = items + 1 + k
         t = int(total.max())
@@ -70,6 +78,6 @@ class PrioritySortTask(Task):
             inputs[i, :n, d] = priority[i, :n]
             inputs[i, n, d + 1] = 1.0
             order = torch.argsort(priority[i, :n], descending=True)[:k]
-            targets[i, n + 1: n + 1 + k] = vectors[i, order]
-            mask[i, n + 1: n + 1 + k] = 1.0
+            targets[i, n + 1 : n + 1 + k] = vectors[i, order]
+            mask[i, n + 1 : n + 1 + k] = 1.0
         return Batch(inputs, targets, mask, total, items)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -34,7 +35,10 @@ class RepeatCopyTask(Task):
 
     name = "repeat_copy"
     level_name = "length"
-    axes = {"length": ("min_length", "max_length"), "repeats": ("min_repeats", "max_repeats")}
+    axes: ClassVar[dict[str, tuple[str, str]]] = {
+        "length": ("min_length", "max_length"),
+        "repeats": ("min_repeats", "max_repeats"),
+    }
 
     def __post_init__(self):
         if self.bits < 1:
@@ -71,8 +75,9 @@ class RepeatCopyTask(Task):
         return list(range(1, 21)) if axis == "repeats" else self.generalisation_levels()
 
     def make_batch(self, batch_size, generator, max_level=None, level=None) -> Batch:
-        lengths = draw_levels(batch_size, generator, self.min_length, self.max_length, max_level, level,
-                              "repeat_copy: sequence length")
+        lengths = draw_levels(
+            batch_size, generator, self.min_length, self.max_length, max_level, level, "repeat_copy: sequence length"
+        )
         repeats = torch.randint(self.min_repeats, self.max_repeats + 1, (batch_size,), generator=generator)
         total = (repeats + 1) * lengths + 2
         t, lmax = int(total.max()), int(lengths.max())
@@ -88,8 +93,9 @@ class RepeatCopyTask(Task):
         copying = (k >= 0) & (k < span)
         source = (k.clamp_min(0) % lengths.unsqueeze(1)).clamp_max(lmax - 1)
         targets = torch.zeros(batch_size, t, self.output_size)
-        targets[..., : self.bits] = torch.gather(vectors, 1, source.unsqueeze(-1).expand(-1, -1, self.bits)) \
-            * copying.unsqueeze(-1)
+        targets[..., : self.bits] = torch.gather(
+            vectors, 1, source.unsqueeze(-1).expand(-1, -1, self.bits)
+        ) * copying.unsqueeze(-1)
         targets[..., self.bits] = (k == span).float()
         mask = ((k >= 0) & (k <= span)).float()
         return Batch(inputs, targets, mask, total, lengths)
