@@ -13,6 +13,7 @@ import pickle
 import re
 import zipfile
 from pathlib import Path
+from typing import IO
 
 import torch
 
@@ -142,7 +143,7 @@ class DirectoryLock:
 
     def __init__(self, directory: str | Path):
         self.path = Path(directory) / ".lock"
-        self._file = None
+        self._file: IO[str] | None = None
 
     def acquire(self) -> DirectoryLock:
         import fcntl

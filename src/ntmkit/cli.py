@@ -893,9 +893,15 @@ def load_for_inference(args):
                 f"the model in {source} has {key}={stored[key]!r}, not {asked[key]!r}: drop --{flag} "
                 f"(a model is tested as it was trained)"
             )
+    from .model import NTM
+
     model = build_model(kind, stored)
     model.load_state_dict(data["model"])
-    if kind == "ntm" and args.memory_locations is not None and args.memory_locations != stored["memory_locations"]:
+    if (
+        isinstance(model, NTM)
+        and args.memory_locations is not None
+        and args.memory_locations != stored["memory_locations"]
+    ):
         if args.memory_locations < stored["memory_locations"]:
             raise UsageError(
                 f"the model in {source} has {stored['memory_locations']} memory locations; "

@@ -16,7 +16,16 @@ import torch
 from torch import nn
 
 
-class FeedForwardController(nn.Module):
+class Controller(nn.Module):
+    """The interface both controllers share."""
+
+    hidden_size: int
+
+    def initial_state(self, batch: int, device=None, dtype=None) -> tuple:
+        raise NotImplementedError
+
+
+class FeedForwardController(Controller):
     """A stack of tanh layers, the controller of the starting project (3 x 100 by default)."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int):
@@ -35,7 +44,7 @@ class FeedForwardController(nn.Module):
         return x, state
 
 
-class LSTMController(nn.Module):
+class LSTMController(Controller):
     """A stack of LSTM cells, run one step at a time. State: ``(h, c)``, each ``[B, layers, hidden]``."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int):
@@ -61,10 +70,10 @@ class LSTMController(nn.Module):
         return x, (torch.stack(hs, dim=1), torch.stack(cs, dim=1))
 
 
-CONTROLLERS = {"feedforward": FeedForwardController, "lstm": LSTMController}
+CONTROLLERS: dict[str, type[Controller]] = {"feedforward": FeedForwardController, "lstm": LSTMController}
 
 
-def make_controller(kind: str, input_size: int, hidden_size: int, num_layers: int) -> nn.Module:
+def make_controller(kind: str, input_size: int, hidden_size: int, num_layers: int) -> Controller:
     if kind not in CONTROLLERS:
         raise ValueError(f"unknown controller {kind!r}: choose one of {', '.join(CONTROLLERS)}")
     return CONTROLLERS[kind](input_size, hidden_size, num_layers)

@@ -16,7 +16,7 @@ import torch
 RECOMPILE_LIMIT = 64
 
 
-def compile_step(cell: torch.nn.Module, vary_memory: bool = False):
+def compile_step(cell, vary_memory: bool = False):
     """``cell.step`` compiled for the current device; same signature and results.
 
     With ``vary_memory`` the number of memory rows is a symbolic size in the compiled graph, so

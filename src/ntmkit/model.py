@@ -126,6 +126,12 @@ class NTMCell(nn.Module):
     ``(logits [B, output_size], NTMState)``. ``state=None`` starts from the initial state.
     """
 
+    # The initial state: parameters when learned, buffers otherwise (see _init_tensor).
+    init_memory: torch.Tensor  # [N, M]
+    init_read_logits: torch.Tensor  # [R, N]
+    init_write_logits: torch.Tensor  # [W, N]
+    init_reads: torch.Tensor  # [R, M]
+
     def __init__(self, config: NTMConfig):
         super().__init__()
         self.config = c = config
@@ -344,7 +350,9 @@ class NTM(nn.Module):
         if lengths is not None:
             lengths = lengths.to(x.device)
         outputs = []
-        trace = {k: [] for k in ("read_weights", "write_weights", "erase", "add", "read_vectors", "memory")}
+        trace: dict[str, list[torch.Tensor]] = {
+            k: [] for k in ("read_weights", "write_weights", "erase", "add", "read_vectors", "memory")
+        }
         for i in range(t):
             y, new_state, heads = step(xs[i], state)
             if lengths is not None:

@@ -120,7 +120,7 @@ def visualize(model, task: Task, batch: Batch, path) -> Path:
     for a in (ax[3], ax[4]):
         ticks = list(range(0, len(rows), max(1, len(rows) // 6)))
         a.set_yticks(ticks)
-        a.set_yticklabels([int(rows[i]) for i in ticks], fontsize=7)
+        a.set_yticklabels([str(int(rows[i])) for i in ticks], fontsize=7)
     _panel(ax[5], trace["read_vectors"][0, :t, 0].T.numpy(), "reads (read head 1)", "memory column", "RdBu_r", -1, 1)
     _panel(ax[6], trace["erase"][0, :t, 0].T.numpy(), "erase (write head 1)", "memory column", "Greys", 0, 1)
     ax[6].set_xlabel("time")
@@ -131,7 +131,7 @@ def visualize(model, task: Task, batch: Batch, path) -> Path:
     mem_ax.set_xlabel("column", fontsize=8)
     ticks = list(range(0, len(rows), max(1, len(rows) // 6)))
     mem_ax.set_yticks(ticks)
-    mem_ax.set_yticklabels([int(rows[i]) for i in ticks], fontsize=7)
+    mem_ax.set_yticklabels([str(int(rows[i])) for i in ticks], fontsize=7)
     mem_ax.set_ylabel("location", fontsize=8)
     fig.suptitle(f"{task.name}: {task.level_name} {int(batch.levels[0])}", fontsize=11)
     return _save(fig, path)

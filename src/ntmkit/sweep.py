@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 
@@ -70,7 +71,7 @@ def run_seeds(
     """Run ``ntm COMMAND`` for every seed (``jobs`` processes at a time, one thread each) in its
     own directory; returns when all are done."""
     pending = list(seeds)
-    running: dict[int, tuple[subprocess.Popen, object]] = {}
+    running: dict[int, tuple[subprocess.Popen, IO[str]]] = {}
     env = dict(os.environ, OMP_NUM_THREADS="1")
     while pending or running:
         while pending and len(running) < jobs:
@@ -94,8 +95,8 @@ def run_seeds(
                 str(d / "logs"),
                 *per_seed(d),
             ]
-            out = open(d / log_name, "a")  # noqa: SIM115 (closed when its process ends, below)
-            running[seed] = (subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env), out)
+            log_file = open(d / log_name, "a")  # noqa: SIM115 (closed when its process ends, below)
+            running[seed] = (subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env), log_file)
             log(f"seed {seed}: {command} started (log {d / log_name})")
         time.sleep(0.5)
         for seed, (proc, out) in list(running.items()):
@@ -154,7 +155,9 @@ def smooth(values: np.ndarray, span: int = 10) -> np.ndarray:
     return out
 
 
-def band(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200):
+def band(
+    curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Median and quartiles of several (x, y) curves on a common x grid; a curve that ended
     (its run learned the task and stopped) holds its last value."""
     top = max(float(x[-1]) for x, _ in curves)
@@ -190,7 +193,7 @@ def summarise(sweep_dir: Path, seeds: list[int], task: str, cost_name: str, comm
             }
         )
     learned = [t for t in table if t["learned"]]
-    result = {
+    result: dict[str, Any] = {
         "task": task,
         "cost": cost_name,
         "command": command,
@@ -199,7 +202,7 @@ def summarise(sweep_dir: Path, seeds: list[int], task: str, cost_name: str, comm
         "median_sequences_to_learn": float(np.median([t["sequences"] for t in learned])) if learned else None,
         "median_seconds_to_learn": float(np.median([t["seconds"] for t in learned])) if learned else None,
     }
-    curves = {}
+    curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
     for xkey in ("sequences", "seconds"):
         data = [
             (

@@ -236,12 +236,7 @@ def _train(cfg: TrainConfig, progress: bool, on_step) -> dict:
         if len(memory_sizes) == 1 and memory_sizes[0] == model.config.memory_locations:
             memory_sizes = None
     # torch.compile's CPU and CUDA back ends are the ones measured here; other devices (mps) run eager.
-    if (
-        cfg.engine == "compiled"
-        and hasattr(model, "compile_step")
-        and device.type in ("cpu", "cuda")
-        and compiler_available()
-    ):
+    if cfg.engine == "compiled" and isinstance(model, NTM) and device.type in ("cpu", "cuda") and compiler_available():
         model.compile_step(vary_memory=memory_sizes is not None)
     optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.learning_rate, cfg.momentum)
     # Each process draws its own sequences; rank 0 draws what a single process would.

@@ -8,7 +8,7 @@ from .ngrams import NGramsTask
 from .priority_sort import PrioritySortTask
 from .repeat_copy import RepeatCopyTask
 
-TASKS = {
+TASKS: dict[str, type[Task]] = {
     "copy": CopyTask,
     "repeat_copy": RepeatCopyTask,
     "associative_recall": AssociativeRecallTask,

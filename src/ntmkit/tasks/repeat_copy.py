@@ -55,6 +55,7 @@ class RepeatCopyTask(Task):
 
     def encode_repeats(self, repeats: torch.Tensor) -> torch.Tensor:
         """The count channel's value for ``repeats`` ``[B]`` (mean 0, variance 1 over the training range)."""
+        assert self.repeat_mean is not None and self.repeat_std is not None  # set in __post_init__
         return (repeats.float() - self.repeat_mean) / self.repeat_std
 
     @property
