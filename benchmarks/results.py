@@ -38,10 +38,7 @@ BUDGET = {
 }
 # Further evaluations of the shipped models (flags for `ntm evaluate`).
 EXTRA = {
-    "copy": [
-        ["--memory_locations", "1024", "--values", "20,30,50,80,120,200,500,1000"],
-        ["--memory_locations", "2048", "--values", "1000"],
-    ],
+    "copy": [["--memory_locations", "1024", "--values", "20,30,50,80,120,200,500,1000"]],
     "repeat_copy": [],
     "associative_recall": [],
     "ngrams": [],
@@ -62,22 +59,6 @@ PAPER = {
 
 # What the measurements show, per task (written from the runs above; numbers from this machine).
 NOTES = {
-    "copy": "With its own 128 locations the shipped model is perfect to about length 30 and fails past 100, "
-    "where its write head wraps round the ring and overwrites the start. With the memory enlarged to "
-    "1,024 locations it copies every length to 80 without error, 0.04 wrong bits per sequence at 120. "
-    "Two things limit longer sequences. (1) Wrap-around: the write head starts at row 32, so 1,000 "
-    "vectors in 1,024 rows wrap into rows 0-7, next to where the read head finds the start; recall "
-    "then begins 8-10 rows early and every bit after is shifted (about 4,000 wrong bits). With 2,048 "
-    "rows there is no wrap. (2) Slips: the write head stays exact (every step +1, peak weight >= 0.987 "
-    "at length 500), but at a few steps of a long recall the read head's shift distribution is "
-    "uncertain (e.g. [0.40, 0.20, 0.40] for shifts -1, 0, +1, with the content gate at 0.05): its "
-    "weight splits between two rows and it sometimes steps back one row, which duplicates a vector "
-    "and shifts the rest (a global error, as in the paper's figure at length 120). The read head mixes "
-    "content addressing into its moves (gate up to 0.92 during recall, 0.83 on average while the "
-    "sequence is written), and content lookups get more confusable the more rows are written, so "
-    "slips grow with length. Freshly converged models (the sweep's seeds, stopped as soon as the "
-    "held-out check passed) generalise less far than the shipped model, which was trained for "
-    "12,000 steps.",
     "ngrams": "Target (within 0.5 bits per 200-bit sequence of the optimal estimator) not met: the shipped NTM "
     "(LSTM controller, 283,000 sequences) spends 1.91 bits per sequence more than the exact Bayesian "
     "estimator on 1,000 fresh sequences (the estimator itself spends about 125 bits per sequence). The "
@@ -94,13 +75,6 @@ NOTES = {
     "620,000 sequences took it from about 24 to 20.5 within 350,000 more and to 18 by 1,500,000; "
     "it was still falling. The LSTM baseline was at 45.6 (held-out) after its 10 minutes "
     "(127,000 sequences).",
-    "repeat_copy": "Not learned in this project's budget; no model ships for it. Four attempts, each one seed: "
-    "NTM feed-forward (74,000 sequences), NTM LSTM controller (145,000), LSTM controller with a "
-    "curriculum over the length (2, 4, ... 10; 121,000) and the same with batch 8 (153,000): "
-    "the training cost stayed at 80-90 wrong bits per sequence (about 120 for random output). "
-    "The batch-8 curriculum run copies length 1 perfectly at every repeat count but not length 5. "
-    "The paper's machine needed on the order of 100,000 single-sequence updates; these runs made "
-    "at most 19,000 updates.",
     "associative_recall": "The NTM with an LSTM controller learns the task in every seed (3/3); the "
     "feed-forward controller with one head pair (the paper used 4 heads and 256 units) "
     "and the LSTM baseline stayed at 3-4 wrong bits per query in their budgets. The shipped "
@@ -108,6 +82,85 @@ NOTES = {
     "In the picture the read head jumps by content to the queried item when the query "
     "ends, moves on by one item and reads out the next one.",
 }
+
+
+GENERALISATION = ROOT / "benchmarks" / "results" / "generalisation"
+
+
+def _load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _errors_by_value(report: dict) -> list[tuple[int, float, float]]:
+    axis = report["axis"]
+    return [(r[axis], r["bit_errors"], r.get("wrong_share", float("nan"))) for r in report["rows"]]
+
+
+def copy_note() -> str:
+    """What the shipped copy model and the default recipe's seeds do beyond the training range,
+    written from the evaluate and sweep JSON files (never typed by hand)."""
+    parts = []
+    own = _load(PICTURES / "evaluate_copy_length.json")
+    if own:
+        rows = _errors_by_value(own)
+        wrong = [(v, e, w) for v, e, w in rows if e > 0]
+        lo, hi = rows[0][0], rows[-1][0]
+        if not wrong:
+            parts.append(
+                f"With its own {own['memory_locations']} locations the shipped model makes no wrong bit at any "
+                f"length {lo}-{hi} ({own['sequences_per_value']} fresh sequences at each of the {len(rows)} lengths)."
+            )
+        else:
+            worst = max(wrong, key=lambda r: r[1])
+            parts.append(
+                f"With its own {own['memory_locations']} locations the shipped model is perfect at "
+                f"{len(rows) - len(wrong)} of the {len(rows)} lengths {lo}-{hi} ({own['sequences_per_value']} fresh "
+                f"sequences each); the first length with a wrong bit is {wrong[0][0]}, and the worst is {worst[0]} "
+                f"with {worst[1]:.3g} wrong bits per sequence ({worst[2]:.3%} of the output bits)."
+            )
+    big = _load(PICTURES / "evaluate_copy_length_N1024.json")
+    if big:
+        rows = _errors_by_value(big)
+        parts.append(
+            f"With the memory enlarged to {big['memory_locations']} locations: "
+            + ", ".join(f"{e:.3g} at length {v} ({w:.3%} of bits)" for v, e, w in rows)
+            + f" (wrong bits per sequence, {big['sequences_per_value']} sequences each)."
+        )
+    for path in sorted(GENERALISATION.glob("default*.json")):
+        sweep = json.loads(path.read_text())
+        gens = [s.get("generalisation") for s in sweep["seeds"]]
+        evaluated = [g for g in gens if g]
+        if not evaluated:
+            continue
+        perfect = [g for g in evaluated if all(e == 0 for e in g["bit_errors"].values())]
+        values = list(evaluated[0]["bit_errors"])
+        top = values[-1]
+        at_top = ", ".join(f"{g['bit_errors'][top]:.3g}" for g in evaluated)
+        parts.append(
+            f"`{sweep['command']}` (seeds {sweep['seeds'][0]['seed']}-{sweep['seeds'][-1]['seed']}): learned "
+            f"{sweep['learned']}, a median of {sweep['median_sequences_to_learn']:,.0f} sequences to learn; "
+            f"evaluated at lengths {values[0]}-{top} ({len(values)} values, "
+            f"{evaluated[0]['sequences_per_value']} fresh sequences each), {len(perfect)} of {len(evaluated)} seeds "
+            f"make no wrong bit at any of them; wrong bits per sequence at {top}, per seed: {at_top}."
+        )
+    return " ".join(parts)
+
+
+def repeat_copy_note() -> str:
+    """The repeat copy attempts, from their sweep JSON files."""
+    parts = []
+    for path in sorted((ROOT / "benchmarks" / "results" / "repeat_copy").glob("*.json")):
+        sweep = json.loads(path.read_text())
+        costs = ", ".join(
+            f"{s['final_cost']:.3g}" if s.get("final_cost") is not None else f"~{s.get('last_training_cost', 0):.3g}"
+            for s in sweep["seeds"]
+        )
+        seqs = ", ".join(f"{s.get('total_sequences') or s.get('sequences') or 0:,}" for s in sweep["seeds"])
+        parts.append(f"`{sweep['command']}`: learned {sweep['learned']}, {seqs} sequences, cost at the end {costs}.")
+    return " ".join(parts)
+
+
+GENERATED = {"copy": copy_note, "repeat_copy": repeat_copy_note}
 
 
 def ntm(*args: str, check: bool = True) -> str:
@@ -244,6 +297,8 @@ def render(tasks: list[str]) -> None:
                 )
             lines.append("")
         if not pretrained_path(task).is_file():
+            if task in GENERATED and GENERATED[task]():
+                lines += ["Measured (written from the stored JSON files by this script): " + GENERATED[task](), ""]
             lines += ["No shipped model for this task yet.", ""]
             continue
         runs = [(axis, []) for axis in cls.axes] + [(next(iter(cls.axes)), extra) for extra in EXTRA.get(task, [])]
@@ -280,9 +335,12 @@ def render(tasks: list[str]) -> None:
                 f"| {axis} | " + " | ".join(str(r[axis]) for r in rows) + " |",
                 "|---|" + "---|" * len(rows),
                 "| cost | " + " | ".join(f"{r['cost']:.3g}" for r in rows) + " |",
+                "| bits wrong | " + " | ".join(f"{r.get('wrong_share', float('nan')):.2%}" for r in rows) + " |",
                 "| perfect | " + " | ".join(f"{r['perfect']:.0%}" for r in rows) + " |",
                 "",
             ]
+        if task in GENERATED and GENERATED[task]():
+            lines += ["Measured (written from the JSON files above by this script): " + GENERATED[task](), ""]
         ntm("visualize", "--task", task, "--checkpoint_dir", str(PICTURES / "none"), "--figure_dir", str(PICTURES))
         pic = next(PICTURES.glob(f"visualize_{task}_*.png"))
         lines += [
