@@ -44,6 +44,7 @@ def test_compiled_step_matches_eager(kw, dtype, tol):
     target = torch.rand(3, 9, 4, dtype=dtype)
     grads = []
     outs = []
+    torch._dynamo.utils.counters.clear()
     for model in (eager, fast):
         model.zero_grad()
         y, state = model(x, lengths=lengths)
@@ -51,6 +52,10 @@ def test_compiled_step_matches_eager(kw, dtype, tol):
         loss.backward()
         outs.append((y.detach(), state.memory.detach()))
         grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    # the fast path really ran compiled: a captured graph, no graph break, no fall-back to eager
+    counters = torch._dynamo.utils.counters
+    assert counters["frames"]["ok"] >= 1 and counters["stats"]["unique_graphs"] >= 1
+    assert not counters["graph_break"], dict(counters["graph_break"])
     assert torch.allclose(outs[0][0], outs[1][0], atol=tol, rtol=tol)
     assert torch.allclose(outs[0][1], outs[1][1], atol=tol, rtol=tol)
     for name in grads[0]:

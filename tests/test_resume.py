@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from ntmkit import checkpoint as ckpt
@@ -18,8 +19,6 @@ from ntmkit import checkpoint as ckpt
 SRC = str(Path(__file__).parents[1] / "src")
 ARGS = [
     "train",
-    "--engine",
-    "eager",
     "--quiet",
     "--controller_size",
     "16",
@@ -51,12 +50,14 @@ ARGS = [
 ]
 
 
-def command(tmp):
+def command(tmp, engine):
     return [
         sys.executable,
         "-m",
         "ntmkit",
         *ARGS,
+        "--engine",
+        engine,
         "--checkpoint_dir",
         str(tmp / "ck"),
         "--train_log_dir",
@@ -80,9 +81,10 @@ def last_logged_step(tmp) -> int:
     return max(steps, default=0)
 
 
-def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("engine", ["eager", "compiled"])
+def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_path, engine):
     whole = tmp_path / "whole"
-    r = subprocess.run(command(whole), env=env(), capture_output=True, text=True, timeout=300)
+    r = subprocess.run(command(whole, engine), env=env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
 
     broken = tmp_path / "broken"
@@ -90,7 +92,7 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_p
     kills, steps_at_kill = 0, []
     for _ in range(3):
         before = ckpt.latest(broken / "ck")
-        proc = subprocess.Popen(command(broken), env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(command(broken, engine), env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         # Wait until this run has written a checkpoint of its own, then kill it at a random moment.
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None and ckpt.latest(broken / "ck") == before:
@@ -109,7 +111,7 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_p
             assert data["step"] >= last_logged_step(broken) - 50 - 10
         assert len(ckpt.list_checkpoints(broken / "ck")) <= 2
     assert kills >= 2 and max(steps_at_kill) < 1000  # killed mid-run, more than once
-    r = subprocess.run(command(broken), env=env(), capture_output=True, text=True, timeout=300)
+    r = subprocess.run(command(broken, engine), env=env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "resuming from" in r.stdout or kills == 0
     a, b = ckpt.load(whole / "ck"), ckpt.load(broken / "ck")

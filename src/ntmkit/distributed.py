@@ -22,14 +22,29 @@ def world() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
+# Where the collectives' tensors live: NCCL (CUDA) only takes tensors on the process's own GPU.
+_collective_device = torch.device("cpu")
+
+
+def process_device(device: torch.device) -> torch.device:
+    """The device this process trains on: under torchrun with CUDA, process r uses GPU LOCAL_RANK
+    (``--device cuda`` or ``cuda:0`` would otherwise put every process on GPU 0)."""
+    if device.type == "cuda" and world()[1] > 1:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return device
+
+
 def setup(device: torch.device) -> tuple[int, int]:
     """Join the process group when started by torchrun; returns (rank, world size)."""
+    global _collective_device
     _rank, size = world()
     if size > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(device)
         dist.init_process_group(backend)
+    if dist.is_available() and dist.is_initialized():
+        _collective_device = device if dist.get_backend() == "nccl" else torch.device("cpu")
     return world()
 
 
@@ -37,28 +52,31 @@ def active() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
-def mean(values: list[float], device="cpu") -> list[float]:
+def mean(values: list[float]) -> list[float]:
     """Average a few floats over all processes (identity in a single process)."""
     if not active():
         return values
-    t = torch.tensor(values, dtype=torch.float64, device=device)
+    t = torch.tensor(values, dtype=torch.float64, device=_collective_device)
     dist.all_reduce(t)
     return (t / dist.get_world_size()).tolist()
 
 
 def gather(t: torch.Tensor) -> list[torch.Tensor]:
-    """Every process's copy of ``t`` (same shape everywhere), in rank order."""
+    """Every process's copy of ``t`` (same shape everywhere), in rank order, on ``t``'s device."""
     if not active():
         return [t]
-    out = [torch.empty_like(t) for _ in range(dist.get_world_size())]
-    dist.all_gather(out, t)
-    return out
+    local = t.to(_collective_device)
+    out = [torch.empty_like(local) for _ in range(dist.get_world_size())]
+    dist.all_gather(out, local)
+    return [o.to(t.device) for o in out]
 
 
 def wrap(model: torch.nn.Module) -> torch.nn.Module:
     """The model DistributedDataParallel averages gradients for (the model itself alone)."""
     if not active():
         return model
+    if _collective_device.type == "cuda":
+        return torch.nn.parallel.DistributedDataParallel(model, device_ids=[_collective_device.index])
     return torch.nn.parallel.DistributedDataParallel(model)
 
 

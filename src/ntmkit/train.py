@@ -12,6 +12,7 @@ import gc
 import json
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,8 +183,11 @@ class Curriculum:
         return dataclasses.asdict(self)
 
 
-def _rng_state(generator: torch.Generator, eval_generator: torch.Generator) -> dict:
-    return {"torch": torch.get_rng_state(), "data": generator.get_state(), "eval": eval_generator.get_state()}
+def _rng_state(generator: torch.Generator, eval_generator: torch.Generator, device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state(), "data": generator.get_state(), "eval": eval_generator.get_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
 
 
 def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
@@ -214,7 +218,7 @@ def _train(cfg: TrainConfig, progress: bool, on_step) -> dict:
         raise ConfigError(f"eval_top_share must lie in [0, 1], got {cfg.eval_top_share}")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = torch.device(cfg.device)
+    device = distributed.process_device(torch.device(cfg.device))
     joined_here = not distributed.active()
     rank, world_size = distributed.setup(device)
     main_process = rank == 0
@@ -266,6 +270,8 @@ def _train(cfg: TrainConfig, progress: bool, on_step) -> dict:
         elapsed, skipped = data.get("elapsed", 0.0), data.get("skipped_steps", 0)
         learned_at = data.get("learned_at")
         torch.set_rng_state(data["rng"]["torch"])
+        if device.type == "cuda" and "cuda" in data["rng"]:
+            torch.cuda.set_rng_state(data["rng"]["cuda"], device)
         ranks = data["rng"].get("ranks", [])
         if rank < len(ranks):  # the same number of processes as before: continue each stream
             generator.set_state(ranks[rank]["data"])
@@ -284,10 +290,11 @@ def _train(cfg: TrainConfig, progress: bool, on_step) -> dict:
         else None
     )
 
-    def save_checkpoint():
-        rng = _rng_state(generator, eval_generator)
-        states = zip(distributed.gather(rng["data"]), distributed.gather(rng["eval"]))
-        rng["ranks"] = [{"data": d, "eval": e} for d, e in states]
+    def save_checkpoint(collective: bool = True):
+        rng = _rng_state(generator, eval_generator, device)
+        if collective:  # every process's data streams, so that each resumes its own
+            states = zip(distributed.gather(rng["data"]), distributed.gather(rng["eval"]))
+            rng["ranks"] = [{"data": d, "eval": e} for d, e in states]
         rng["level"] = level_generator.get_state()
         if not main_process:
             return
@@ -480,8 +487,12 @@ def _train(cfg: TrainConfig, progress: bool, on_step) -> dict:
             )
     finally:
         elapsed = time.perf_counter() - t_start
+        # Leaving on an exception, the other processes may sit in another collective: a gather
+        # now would wait for them for ever. Process 0 then saves what it has, without the
+        # others' data streams (a resume redraws theirs from their seeds).
+        failing = sys.exc_info()[0] is not None and world_size > 1
         if step > 0:
-            save_checkpoint()
+            save_checkpoint(collective=not failing)
         if bar is not None:
             bar.close()
         if writer is not None:
