@@ -35,7 +35,7 @@ OLD = ["--init_weighting", "random", "--gate_bias", "0"]  # the start before the
 NO_POLISH = ["--steps_after_learned", "0"]
 RECIPES = {
     "full": (
-        "the trained memory size only (the earlier default)",
+        "the trained memory size only, the earlier default (seeds 0-1; the sweep was stopped to free the cores)",
         ["--memory_sizes", "full", *OLD, *NO_POLISH, "--max_minutes", "5"],
     ),
     "auto": (
