@@ -662,3 +662,40 @@ def test_task_flags_are_checked_against_the_checkpoints_task(tmp_path, capsys):
     # a flag no task takes with that checkpoint is still refused, naming the checkpoint's task
     assert main(["test", "--max_repeats", "4", *dirs]) == 2
     assert "does not apply to the associative_recall task" in capsys.readouterr().err
+
+
+def test_ctrl_c_in_the_nproc_parent_waits_for_the_processes_and_exits_130(monkeypatch, capsys):
+    """Ctrl-C reaches torchrun's processes too; the parent waits for them to save, no traceback."""
+    import subprocess as sp
+
+    from ntmkit.cli import launch_torchrun
+
+    class Proc:
+        waits = 0
+
+        def __init__(self, *a, **kw):
+            pass
+
+        def wait(self):
+            Proc.waits += 1
+            if Proc.waits == 1:
+                raise KeyboardInterrupt
+            return 0
+
+        def kill(self):
+            raise AssertionError("killed although the processes ended by themselves")
+
+    monkeypatch.setattr(sp, "Popen", Proc)
+    assert launch_torchrun(2, ["train", "--nproc", "2"]) == 130
+    assert Proc.waits == 2 and "waiting for the training processes" in capsys.readouterr().out
+
+
+def test_the_progress_bar_has_no_step_limit_total():
+    """A run stops when learned, long before the step limit: no ETA computed from the limit."""
+    from ntmkit.train import _progress_bar
+
+    bar = _progress_bar(True, 0)
+    try:
+        assert bar.total is None
+    finally:
+        bar.close()

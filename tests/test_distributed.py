@@ -117,3 +117,36 @@ def test_cli_nproc_launches_torchrun(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "batch 4 x 2 processes = 8 effective" in r.stdout
     assert r.stdout.count("stopped at the step limit after 6 steps, 48 sequences") == 1
+
+
+FAILING_WORKER = textwrap.dedent("""
+    import os, sys
+    from ntmkit.train import TrainConfig, train
+    out = sys.argv[1]
+    rank = int(os.environ["RANK"])
+
+    def on_step(step, model):
+        if rank == 1 and step == 7:
+            raise RuntimeError("process 1 fails at step 7")
+
+    cfg = TrainConfig(task_options=dict(bits=4, min_length=1, max_length=4),
+                      model_options=dict(controller_size=16, controller_layers=1, memory_locations=8,
+                                         memory_vector_size=6),
+                      batch_size=8, max_steps=200, stop_when_learned=False, engine="eager",
+                      checkpoint_dir=os.path.join(out, "ck"), train_log_dir=None, report_interval=1000)
+    train(cfg, progress=False, on_step=on_step)
+""")  # fmt: skip
+
+
+def test_a_process_that_fails_does_not_leave_the_others_waiting_for_ever(tmp_path):
+    """Process 1 raises mid-run; process 0 must not hang in the checkpoint's gather: the run ends
+    (with an error) well within the timeout, and process 1 saved nothing (only process 0 writes)."""
+    script = tmp_path / "worker.py"
+    script.write_text(FAILING_WORKER)
+    env = dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS="1")
+    r = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
+         str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=240,
+    )  # fmt: skip
+    assert r.returncode != 0 and "process 1 fails at step 7" in r.stderr
