@@ -699,3 +699,16 @@ def test_the_progress_bar_has_no_step_limit_total():
         assert bar.total is None
     finally:
         bar.close()
+
+
+def test_a_task_s_recommended_settings_fill_unset_flags_and_flags_win(tmp_path, capsys):
+    tiny = ["--controller_size", "8", "--memory_locations", "40", "--memory_vector_size", "4", "--engine", "eager",
+            "--quiet", "--max_sequence", "2", "--max_repeats", "2", "--epochs", "1", "--steps_per_epoch", "1",
+            "--keep_training"]  # fmt: skip
+    code, out, _err = run(["train", "--task", "repeat_copy", *tiny], tmp_path, capsys)
+    assert code == 0 and "batch 8," in out and "--controller lstm --batches 8" in out
+    assert ckpt.load(ckpt.latest(tmp_path / "ck"))["model_config"]["controller"] == "lstm"
+    code, out, _err = run(["train", "--task", "repeat_copy", "--controller", "feedforward", "--batches", "4", *tiny],
+                          tmp_path / "b", capsys)  # fmt: skip
+    assert code == 0 and "batch 4," in out and "trains by default" not in out
+    assert ckpt.load(ckpt.latest(tmp_path / "b" / "ck"))["model_config"]["controller"] == "feedforward"

@@ -448,8 +448,23 @@ def resolve_command(args) -> str:
 
 
 def value(args, name):
+    """A flag's value: as given, else the task's recommended setting, else the default."""
     v = getattr(args, name, None)
-    return DEFAULTS[name] if v is None else v
+    if v is not None:
+        return v
+    if name != "task":
+        recommended = task_recommended(args)
+        if name in recommended:
+            return recommended[name]
+    return DEFAULTS[name]
+
+
+def task_recommended(args) -> dict:
+    """Settings the chosen task trains best with (``Task.recommended``), for flags left unset."""
+    from .tasks import TASKS
+
+    task = getattr(args, "task", None) or DEFAULTS["task"]
+    return TASKS[task].recommended if task in TASKS else {}
 
 
 def task_from_checkpoint(args) -> None:
@@ -796,6 +811,10 @@ def cmd_train(args, argv: list[str]) -> int:
         f"training {kind} on {task.describe()}, {n_params:,} parameters, {batch_note}, "
         f"{cfg.optimizer} lr {lr:g}; checkpoints in {cfg.checkpoint_dir}, logs in {cfg.train_log_dir}"
     )
+    used = {k: v for k, v in task_recommended(args).items() if getattr(args, k, None) is None}
+    if used:
+        flags = " ".join(f"--{k} {v}" for k, v in used.items())
+        print(f"{task.name} trains by default with {flags} (measured: see the results page); flags given win")
     if cfg.engine == "compiled" and kind == "ntm":
         print(
             "the first steps compile the NTM's time step with torch.compile (about 30 s on a cold cache; "

@@ -45,6 +45,9 @@ class Task(ABC):
     # The task's headline cost (see :meth:`cost`) and the value below which it counts as learned.
     cost_name = "bit errors per sequence"
     learned_below = 0.01
+    # Command-line settings this task trains best with, used where the command line leaves them
+    # unset (e.g. ``{"controller": "lstm", "batches": 8}``); measured, see the results page.
+    recommended: ClassVar[dict[str, object]] = {}
 
     @property
     @abstractmethod
