@@ -262,3 +262,16 @@ def test_evaluate_reports_the_share_of_output_bits_wrong():
     assert result["wrong_share"] == pytest.approx(ones / scored)
     assert result["bit_errors"] == pytest.approx(ones / 300)
     assert 0.45 < result["wrong_share"] < 0.55
+
+
+def test_repeat_copy_scores_the_end_marker_on_its_own():
+    task = RepeatCopyTask(bits=2, min_length=2, max_length=2, min_repeats=2, max_repeats=2)
+    b = task.make_batch(3, torch.Generator().manual_seed(0))
+    logits = b.targets * 20 - 10  # a perfect answer
+    assert task.score(logits, b)["end_marker_errors"] == 0
+    early = logits.clone()
+    early[:, 5, 2] = 10.0  # an end marker after the first repeat as well, in every sequence
+    late = logits.clone()
+    late[:, 7, 2] = -10.0  # the real one missed
+    assert task.score(early, b)["end_marker_errors"] == 1.0 and task.score(late, b)["end_marker_errors"] == 1.0
+    assert task.score(early, b)["bit_errors"] == 1.0

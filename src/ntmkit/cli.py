@@ -1000,6 +1000,7 @@ def cmd_test(args, visualize: bool = False) -> int:
 
 def cmd_evaluate(args) -> int:
     """Cost against one axis of the task (copy: every length 1-120): a table, JSON and a PNG."""
+    import dataclasses
     import json
 
     import torch
@@ -1022,6 +1023,11 @@ def cmd_evaluate(args) -> int:
         raise UsageError(f"--axis {axis} is not an axis of {name}: choose one of {', '.join(axes)}")
     top_flag = next(f for f, o in TASK_FLAGS.items() if o == axes[axis][1])
     trained = TASKS[name](**data["task"]["options"])
+    # Flags of the task's other settings fix them for the whole table (e.g. --axis repeats with
+    # --min_sequence 20 --max_sequence 20 evaluates length 20 at every repeat count). replace()
+    # keeps what the task derived from its training range (repeat copy's count encoding).
+    fixed_options = {k: v for k, v in task_options(args).items() if k not in axes[axis]}
+    base = dataclasses.replace(trained, **fixed_options) if fixed_options else trained
     if args.values:
         try:
             values = sorted({int(v) for v in args.values.split(",") if v.strip()})
@@ -1033,7 +1039,7 @@ def cmd_evaluate(args) -> int:
         values = default_values(trained, axis, getattr(args, top_flag))
     n_locations = getattr(getattr(model, "config", None), "memory_locations", None)
     for v in values:
-        fixed = trained.at(axis, v)
+        fixed = base.at(axis, v)
         need = fixed.memory_needed(fixed.max_level)
         if n_locations is not None and need > n_locations:
             raise UsageError(
@@ -1044,7 +1050,8 @@ def cmd_evaluate(args) -> int:
     n = value(args, "sequences")
     lo, hi = trained.axis_range(axis)
     print(f"model: {source}")
-    print(f"{name}: {trained.cost_name} against {axis} ({n} sequences each; trained on {axis} {lo}-{hi})")
+    held = "".join(f", {k} {v}" for k, v in fixed_options.items())
+    print(f"{name}: {trained.cost_name} against {axis} ({n} sequences each{held}; trained on {axis} {lo}-{hi})")
     print(
         f"{axis:>8}  {'bit errors':>10}  {'bits wrong':>10}  {'perfect':>7}  {'bits (CE)':>10}"
         + ("" if trained.cost_name.startswith("bit errors") else f"  {'cost':>8}")
@@ -1059,13 +1066,18 @@ def cmd_evaluate(args) -> int:
         )
 
     g = torch.Generator().manual_seed(value(args, "seed") + 4242)
-    rows = along_axis(model, trained, axis, values, n, g, device=value(args, "device"), on_row=show)
+    rows = along_axis(model, base, axis, values, n, g, device=value(args, "device"), on_row=show)
     fig_dir = Path(value(args, "figure_dir"))
     fig_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"evaluate_{name}_{axis}" + (f"_N{n_locations}" if args.memory_locations else "")
+    stem = (
+        f"evaluate_{name}_{axis}"
+        + "".join(f"_{k}{v}" for k, v in fixed_options.items())
+        + (f"_N{n_locations}" if args.memory_locations else "")
+    )
     report = {
         "task": name,
         "axis": axis,
+        "fixed": fixed_options,
         "training_range": [lo, hi],
         "sequences_per_value": n,
         "cost": trained.cost_name,
@@ -1080,7 +1092,7 @@ def cmd_evaluate(args) -> int:
         axis,
         (lo, hi),
         fig_dir / f"{stem}.png",
-        title=f"{name}: {trained.cost_name} against {axis}" + (f", N = {n_locations}" if n_locations else ""),
+        title=f"{name}: {trained.cost_name} against {axis}{held}" + (f", N = {n_locations}" if n_locations else ""),
         cost_name=trained.cost_name,
     )
     print(f"saved {json_path} and {png}")

@@ -57,6 +57,15 @@ class RepeatCopyTask(Task):
         if not self.repeat_std > 0:
             raise TaskError(f"repeat_copy: repeat_std must be > 0, got {self.repeat_std}")
 
+    @torch.no_grad()
+    def score(self, logits: torch.Tensor, batch: Batch) -> dict:
+        """The base scores, plus ``end_marker_errors``: wrong bits per sequence on the end-marker
+        channel alone (a marker missed, late, early or repeated after a repeat)."""
+        result = super().score(logits, batch)
+        wrong = ((logits[..., self.bits] > 0).to(logits.dtype) != batch.targets[..., self.bits]).to(logits.dtype)
+        result["end_marker_errors"] = float((wrong * batch.mask.to(logits.dtype)).sum() / logits.shape[0])
+        return result
+
     def encode_repeats(self, repeats: torch.Tensor) -> torch.Tensor:
         """The count channel's value for ``repeats`` ``[B]`` (mean 0, variance 1 over the training range)."""
         assert self.repeat_mean is not None and self.repeat_std is not None  # set in __post_init__
