@@ -39,7 +39,11 @@ BUDGET = {
 # Further evaluations of the shipped models (flags for `ntm evaluate`).
 EXTRA = {
     "copy": [["--memory_locations", "1024", "--values", "20,30,50,80,120,200,500,1000"]],
-    "repeat_copy": [],
+    "repeat_copy": [
+        ["--axis", "repeats", "--values", "10,20", "--min_sequence", "10", "--max_sequence", "10"],
+        ["--axis", "repeats", "--values", "10", "--min_sequence", "20", "--max_sequence", "20"],
+        ["--axis", "repeats", "--values", "15", "--min_sequence", "15", "--max_sequence", "15"],
+    ],
     "associative_recall": [],
     "ngrams": [],
     "priority_sort": [],
@@ -301,11 +305,14 @@ def render(tasks: list[str]) -> None:
                 lines += ["Measured (written from the stored JSON files by this script): " + GENERATED[task](), ""]
             lines += ["No shipped model for this task yet.", ""]
             continue
-        runs = [(axis, []) for axis in cls.axes] + [(next(iter(cls.axes)), extra) for extra in EXTRA.get(task, [])]
+        runs = [(axis, []) for axis in cls.axes] + [
+            (extra[extra.index("--axis") + 1] if "--axis" in extra else next(iter(cls.axes)), extra)
+            for extra in EXTRA.get(task, [])
+        ]
         for axis, extra in runs:
             memory = extra[extra.index("--memory_locations") + 1] if "--memory_locations" in extra else None
-            stem = f"evaluate_{task}_{axis}" + (f"_N{memory}" if memory else "")
-            ntm(
+            extra = [a for i, a in enumerate(extra) if a != "--axis" and (i == 0 or extra[i - 1] != "--axis")]
+            out = ntm(
                 "evaluate",
                 "--task",
                 task,
@@ -317,7 +324,9 @@ def render(tasks: list[str]) -> None:
                 "--figure_dir",
                 str(PICTURES),
             )
-            report = json.loads((PICTURES / f"{stem}.json").read_text())
+            json_path = Path(next(line for line in out.splitlines() if line.startswith("saved ")).split()[1])
+            stem = json_path.stem
+            report = json.loads(json_path.read_text())
             lo, hi = report["training_range"]
             rows = report["rows"]
             if len(rows) > 14:  # the plot has every value; the table a readable selection
@@ -326,6 +335,7 @@ def render(tasks: list[str]) -> None:
             lines += [
                 f"Shipped model, {report['cost']} against {axis}"
                 + (f" with the memory enlarged to {memory} locations" if memory else "")
+                + "".join(f", {k} {v}" for k, v in report.get("fixed", {}).items())
                 + f" (`{command}`, {report['sequences_per_value']} sequences each, trained on {lo}-{hi}):",
                 "",
             ]
@@ -337,6 +347,11 @@ def render(tasks: list[str]) -> None:
                 "| cost | " + " | ".join(f"{r['cost']:.3g}" for r in rows) + " |",
                 "| bits wrong | " + " | ".join(f"{r.get('wrong_share', float('nan')):.2%}" for r in rows) + " |",
                 "| perfect | " + " | ".join(f"{r['perfect']:.0%}" for r in rows) + " |",
+                *(
+                    ["| end-marker errors | " + " | ".join(f"{r['end_marker_errors']:.3g}" for r in rows) + " |"]
+                    if "end_marker_errors" in rows[0]
+                    else []
+                ),
                 "",
             ]
         if task in GENERATED and GENERATED[task]():
