@@ -130,7 +130,9 @@ def copy_note() -> str:
             + ", ".join(f"{e:.3g} at length {v} ({w:.3%} of bits)" for v, e, w in rows)
             + f" (wrong bits per sequence, {big['sequences_per_value']} sequences each)."
         )
-    for path in sorted(GENERALISATION.glob("default*.json")):
+    for path in (GENERALISATION / "focus-gate-polish.json", GENERALISATION / "default-seeds5-9.json"):
+        if not path.exists():
+            continue
         sweep = json.loads(path.read_text())
         gens = [s.get("generalisation") for s in sweep["seeds"]]
         evaluated = [g for g in gens if g]
