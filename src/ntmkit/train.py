@@ -198,13 +198,15 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
     for the run (:class:`ntmkit.checkpoint.DirectoryLock`): a second run on it stops at once.
     SIGINT and SIGTERM both end the run after the current step with a checkpoint.
     """
+    check_config(cfg)
     if int(os.environ.get("RANK", "0")) != 0:  # data-parallel: process 0 holds the lock for all
         return _train(cfg, progress, on_step)
     with ckpt.DirectoryLock(cfg.checkpoint_dir):
         return _train(cfg, progress, on_step)
 
 
-def _train(cfg: TrainConfig, progress: bool, on_step) -> dict:
+def check_config(cfg: TrainConfig) -> None:
+    """Refuse bad settings before anything is written (the lock creates the checkpoint directory)."""
     if cfg.batch_levels not in ("mixed", "same"):
         raise ConfigError(f"batch_levels must be 'mixed' or 'same', got {cfg.batch_levels!r}")
     if cfg.engine not in ENGINES:
@@ -216,6 +218,11 @@ def _train(cfg: TrainConfig, progress: bool, on_step) -> dict:
         )
     if not 0 <= cfg.eval_top_share <= 1:
         raise ConfigError(f"eval_top_share must lie in [0, 1], got {cfg.eval_top_share}")
+    task = make_task(cfg.task, cfg.task_options)
+    model_config_for(cfg.model, task, cfg.model_options)
+
+
+def _train(cfg: TrainConfig, progress: bool, on_step) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = distributed.process_device(torch.device(cfg.device))
