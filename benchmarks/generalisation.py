@@ -98,7 +98,7 @@ def collect() -> None:
             seeds,
             "copy",
             "bit errors per sequence",
-            command=f"ntm sweep --task copy --seeds {len(seeds)} {' '.join(flags)} --sweep_dir {out}",
+            command=f"ntm sweep --task copy --seeds {len(seeds)} {' '.join(flags)} --sweep_dir {out.relative_to(ROOT)}",
         )
         STORED.mkdir(parents=True, exist_ok=True)
         shutil.copy(out / "sweep.json", STORED / f"{name}.json")

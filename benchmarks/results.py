@@ -171,7 +171,7 @@ GENERATED = {"copy": copy_note, "repeat_copy": repeat_copy_note}
 
 def ntm(*args: str, check: bool = True) -> str:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    r = subprocess.run([sys.executable, "-m", "ntmkit", *args], capture_output=True, text=True, env=env)
+    r = subprocess.run([sys.executable, "-m", "ntmkit", *args], capture_output=True, text=True, env=env, cwd=ROOT)
     if check and r.returncode != 0:
         raise SystemExit(f"ntm {' '.join(args)} failed:\n{r.stderr[-2000:]}")
     return r.stdout
@@ -258,8 +258,8 @@ def render(tasks: list[str]) -> None:
         "Read the training figures with two cautions. The runs shared the two cores with two to four other "
         "runs, so their seconds overstate a run alone by two to four times. And the budgets were not equal: "
         "the LSTM baselines had 6 minutes per seed on copy and 10 minutes elsewhere, the NTMs up to 100 "
-        "minutes on the harder tasks (each row names its command). Most rows are one seed; copy and "
-        "associative recall (NTM, LSTM controller) have three.",
+        "minutes on the harder tasks (each row names its command). Rows have one to five seeds (the "
+        "learned column counts them); most rows of the harder tasks are one seed.",
         "",
     ]
     for task in tasks:
@@ -322,11 +322,11 @@ def render(tasks: list[str]) -> None:
                 axis,
                 *extra,
                 "--checkpoint_dir",
-                str(PICTURES / "none"),
+                "docs/results/none",  # no checkpoint there: the shipped model (paths relative to the repo)
                 "--figure_dir",
-                str(PICTURES),
+                "docs/results",
             )
-            json_path = Path(next(line for line in out.splitlines() if line.startswith("saved ")).split()[1])
+            json_path = ROOT / next(line for line in out.splitlines() if line.startswith("saved ")).split()[1]
             stem = json_path.stem
             report = json.loads(json_path.read_text())
             lo, hi = report["training_range"]
@@ -358,7 +358,7 @@ def render(tasks: list[str]) -> None:
             ]
         if task in GENERATED and GENERATED[task]():
             lines += ["Measured (written from the JSON files above by this script): " + GENERATED[task](), ""]
-        ntm("visualize", "--task", task, "--checkpoint_dir", str(PICTURES / "none"), "--figure_dir", str(PICTURES))
+        ntm("visualize", "--task", task, "--checkpoint_dir", "docs/results/none", "--figure_dir", "docs/results")
         pic = next(PICTURES.glob(f"visualize_{task}_*.png"))
         lines += [
             f"Memory use of the shipped model (`ntm visualize --task {task}`):",
