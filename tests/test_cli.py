@@ -712,3 +712,26 @@ def test_a_task_s_recommended_settings_fill_unset_flags_and_flags_win(tmp_path, 
                           tmp_path / "b", capsys)  # fmt: skip
     assert code == 0 and "batch 4," in out and "trains by default" not in out
     assert ckpt.load(ckpt.latest(tmp_path / "b" / "ck"))["model_config"]["controller"] == "feedforward"
+
+
+def test_ctrl_c_stops_a_sweep_after_its_running_seeds_save(tmp_path):
+    """Ctrl-C goes to the whole process group: the running seed saves, no further seed starts,
+    the sweep exits 130 with one line, and running it again resumes."""
+    import signal
+    import time
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
+    cmd = [sys.executable, "-m", "ntmkit", "sweep", "--seeds", "3", "--jobs", "1", "--no-evaluate",
+           "--sweep_dir", str(tmp_path / "sw"), "--engine", "eager", *SMALL[:-3], "--epochs", "1",
+           "--steps_per_epoch", "100000", "--keep_training", "--report_interval", "5"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline and ckpt.latest(tmp_path / "sw" / "seed-0" / "ck") is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "waiting for 1 running seed(s)" in out and "seed 1" not in out
+    assert err.strip().splitlines()[-1].startswith("ntm: interrupted") and "Traceback" not in err
+    assert ckpt.load(ckpt.latest(tmp_path / "sw" / "seed-0" / "ck"))["step"] >= 5

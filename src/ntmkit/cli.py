@@ -1131,6 +1131,9 @@ def main(argv=None) -> int:
     except (UsageError, NTMError) as e:
         print(f"ntm: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("ntm: interrupted (run the same command again to resume)", file=sys.stderr)
+        return 130
     except OSError as e:
         print(
             f"ntm: error: {e.strerror or e}: {e.filename or ''} (check the path and free disk space)", file=sys.stderr

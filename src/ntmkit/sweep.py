@@ -69,9 +69,24 @@ def run_seeds(
     per_seed=lambda d: [],
 ) -> None:
     """Run ``ntm COMMAND`` for every seed (``jobs`` processes at a time, one thread each) in its
-    own directory; returns when all are done."""
+    own directory; returns when all are done.
+
+    Ctrl-C reaches the running seeds too (one process group): each saves a checkpoint and ends.
+    The sweep starts no further seed, waits for them, and raises KeyboardInterrupt; run it again
+    to resume every seed."""
     pending = list(seeds)
     running: dict[int, tuple[subprocess.Popen, IO[str]]] = {}
+    try:
+        _run(pending, running, train_args, sweep_dir, jobs, log, command, log_name, per_seed)
+    except KeyboardInterrupt:
+        log(f"interrupted: waiting for {len(running)} running seed(s) to save their checkpoints")
+        for proc, out in running.values():
+            proc.wait()
+            out.close()
+        raise
+
+
+def _run(pending, running, train_args, sweep_dir, jobs, log, command, log_name, per_seed) -> None:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     while pending or running:
         while pending and len(running) < jobs:
