@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -76,14 +78,28 @@ def run_seeds(
     to resume every seed."""
     pending = list(seeds)
     running: dict[int, tuple[subprocess.Popen, IO[str]]] = {}
+    # SIGINT and SIGTERM stop the sweep even where SIGINT was inherited as ignored (a background
+    # job of a script); the running seeds are told too, so each saves whoever sent the signal.
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         _run(pending, running, train_args, sweep_dir, jobs, log, command, log_name, per_seed)
     except KeyboardInterrupt:
         log(f"interrupted: waiting for {len(running)} running seed(s) to save their checkpoints")
         for proc, out in running.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
             proc.wait()
             out.close()
         raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _run(pending, running, train_args, sweep_dir, jobs, log, command, log_name, per_seed) -> None:
