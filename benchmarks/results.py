@@ -303,8 +303,9 @@ def render(tasks: list[str]) -> None:
                 )
             lines.append("")
         if not pretrained_path(task).is_file():
-            if task in GENERATED and GENERATED[task]():
-                lines += ["Measured (written from the stored JSON files by this script): " + GENERATED[task](), ""]
+            note = GENERATED[task]() if task in GENERATED else ""
+            if note:
+                lines += ["Measured (written from the stored JSON files by this script): " + note, ""]
             lines += ["No shipped model for this task yet.", ""]
             continue
         runs = [(axis, []) for axis in cls.axes] + [
@@ -356,8 +357,9 @@ def render(tasks: list[str]) -> None:
                 ),
                 "",
             ]
-        if task in GENERATED and GENERATED[task]():
-            lines += ["Measured (written from the JSON files above by this script): " + GENERATED[task](), ""]
+        note = GENERATED[task]() if task in GENERATED else ""
+        if note:
+            lines += ["Measured (written from the JSON files above by this script): " + note, ""]
         ntm("visualize", "--task", task, "--checkpoint_dir", "docs/results/none", "--figure_dir", "docs/results")
         pic = next(PICTURES.glob(f"visualize_{task}_*.png"))
         lines += [

@@ -94,21 +94,8 @@ MODEL_FLAGS = (
 )
 
 
-NTM_ONLY_FLAGS = (
-    "memory_locations",
-    "memory_vector_size",
-    "maximum_shifts",
-    "read_heads",
-    "write_heads",
-    "memory_init",
-    "learn_r_bias",
-    "learn_w_bias",
-    "learn_m_bias",
-    "init_weighting",
-    "gate_bias",
-    "memory_sizes",
-    "controller",
-)
+# Flags that mean nothing to the LSTM baseline (it has no memory, heads or NTM controller).
+NTM_ONLY_FLAGS = (*(f for f in MODEL_FLAGS if f not in ("controller_size", "controller_layers")), "memory_sizes")
 MIN_FREE_BYTES = 50 * 2**20
 TASK_NAMES = ["copy", "repeat_copy", "associative_recall", "ngrams", "priority_sort"]
 

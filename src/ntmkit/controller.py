@@ -11,18 +11,20 @@ The state is a tuple of tensors (empty for the feed-forward controller).
 from __future__ import annotations
 
 import itertools
+from abc import ABCMeta, abstractmethod
 
 import torch
 from torch import nn
 
 
-class Controller(nn.Module):
+class Controller(nn.Module, metaclass=ABCMeta):
     """The interface both controllers share."""
 
     hidden_size: int
 
+    @abstractmethod
     def initial_state(self, batch: int, device=None, dtype=None) -> tuple:
-        raise NotImplementedError
+        """The state a sequence starts from, for ``batch`` samples."""
 
 
 class FeedForwardController(Controller):

@@ -198,15 +198,16 @@ def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
     for the run (:class:`ntmkit.checkpoint.DirectoryLock`): a second run on it stops at once.
     SIGINT and SIGTERM both end the run after the current step with a checkpoint.
     """
-    check_config(cfg)
+    task, model_config = check_config(cfg)
     if int(os.environ.get("RANK", "0")) != 0:  # data-parallel: process 0 holds the lock for all
-        return _train(cfg, progress, on_step)
+        return _train(cfg, task, model_config, progress, on_step)
     with ckpt.DirectoryLock(cfg.checkpoint_dir):
-        return _train(cfg, progress, on_step)
+        return _train(cfg, task, model_config, progress, on_step)
 
 
-def check_config(cfg: TrainConfig) -> None:
-    """Refuse bad settings before anything is written (the lock creates the checkpoint directory)."""
+def check_config(cfg: TrainConfig) -> tuple[Task, dict]:
+    """Refuse bad settings before anything is written (the lock creates the checkpoint directory);
+    returns the task and the model config the settings describe."""
     if cfg.batch_levels not in ("mixed", "same"):
         raise ConfigError(f"batch_levels must be 'mixed' or 'same', got {cfg.batch_levels!r}")
     if cfg.engine not in ENGINES:
@@ -219,18 +220,16 @@ def check_config(cfg: TrainConfig) -> None:
     if not 0 <= cfg.eval_top_share <= 1:
         raise ConfigError(f"eval_top_share must lie in [0, 1], got {cfg.eval_top_share}")
     task = make_task(cfg.task, cfg.task_options)
-    model_config_for(cfg.model, task, cfg.model_options)
+    return task, model_config_for(cfg.model, task, cfg.model_options)
 
 
-def _train(cfg: TrainConfig, progress: bool, on_step) -> dict:
+def _train(cfg: TrainConfig, task: Task, model_config: dict, progress: bool, on_step) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = distributed.process_device(torch.device(cfg.device))
     joined_here = not distributed.active()
     rank, world_size = distributed.setup(device)
     main_process = rank == 0
-    task = make_task(cfg.task, cfg.task_options)
-    model_config = model_config_for(cfg.model, task, cfg.model_options)
 
     resume = ckpt.latest(cfg.checkpoint_dir)
     data = ckpt.load(resume) if resume is not None else None
