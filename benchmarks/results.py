@@ -26,16 +26,15 @@ sys.path.insert(0, str(ROOT / "src"))
 SWEEPS = ROOT / "benchmarks" / "results" / "sweeps"
 PICTURES = ROOT / "docs" / "results"
 PAGE = ROOT / "docs" / "results.md"
-VARIANTS = {"ntm-ff": [], "ntm-lstm": ["--controller", "lstm"], "lstm": ["--model", "lstm"]}
-LABELS = {"ntm-ff": "NTM, feed-forward controller", "ntm-lstm": "NTM, LSTM controller", "lstm": "LSTM baseline"}
-# Budget per run for --train: (seeds, minutes per seed); the copy NTM learns in about a minute.
-BUDGET = {
-    "copy": (3, 10),
-    "repeat_copy": (1, 40),
-    "associative_recall": (1, 40),
-    "ngrams": (1, 40),
-    "priority_sort": (1, 40),
+VARIANTS = {
+    "ntm-ff": ["--controller", "feedforward"],
+    "ntm-lstm": ["--controller", "lstm"],
+    "lstm": ["--model", "lstm"],
 }
+LABELS = {"ntm-ff": "NTM, feed-forward controller", "ntm-lstm": "NTM, LSTM controller", "lstm": "LSTM baseline"}
+# The equal-budget comparison (--train): every model gets the same wall-clock budget per seed,
+# two runs at a time (one per core, nothing else on the machine); a run that learns stops early.
+SEEDS, MINUTES = 3, 3
 # Further evaluations of the shipped models (flags for `ntm evaluate`).
 EXTRA = {
     "copy": [["--memory_locations", "1024", "--values", "20,30,50,80,120,200,500,1000"]],
@@ -48,7 +47,7 @@ EXTRA = {
     "ngrams": [],
     "priority_sort": [],
 }
-PAPER = {
+PAPER = {  # what the paper's figures show, in its unit (cost = cross-entropy bits per sequence)
     "copy": "both NTMs near 0 bits by about 100k sequences; LSTM about 0.5 bits from 600k. Lengths 10-50 "
     "copied with very few mistakes; a few local errors and one global error at 120",
     "repeat_copy": "solved; generalises to twice the length and to more repeats, but after the 11th repeat "
@@ -56,36 +55,64 @@ PAPER = {
     "associative_recall": "near 0 by about 30k episodes; NTM-FF nearly perfect up to 12 items, under 1 bit per "
     "sequence at 15 items; LSTM not at 0 after 1M",
     "ngrams": "NTM about 133.5-134 bits per 200-bit sequence against about 133 for the optimal estimator "
-    "and 136 for the LSTM",
+    "and 136 for the LSTM (so the NTM about 0.5-1 bit above the optimum)",
     "priority_sort": "NTM about 18-20 bits per sequence at 1M sequences, LSTM about 58",
 }
 
 
-# What the measurements show, per task (written from the runs above; numbers from this machine).
+# What the pictures and curves show, per task (no figures here: every number on the page is
+# written from a stored JSON file).
 NOTES = {
-    "ngrams": "Target (within 0.5 bits per 200-bit sequence of the optimal estimator) not met: the shipped NTM "
-    "(LSTM controller, 283,000 sequences) spends 1.91 bits per sequence more than the exact Bayesian "
-    "estimator on 1,000 fresh sequences (the estimator itself spends about 125 bits per sequence). The "
-    "feed-forward NTM sat near 50 bits above it; the LSTM-controller NTM too, until about 75,000 "
-    "sequences, when it fell within a few thousand sequences to about 4, the step where it started to "
-    "count per context; lowering Adam's rate from 1e-3 to 1e-4 took it to 2.3, and 90,000 more "
-    "sequences to 1.9, still falling slowly. For scale, estimators that count "
-    "the last k bits as context spend 183 (k = 0), 178, 171, 162 and 146 (k = 4) bits per sequence "
-    "on 500 sequences where the optimal one (k = 5) spends 127.",
+    "ngrams": "Estimators that count the last k bits as context spend more the shorter their context: the "
+    "optimum needs all five previous bits, and a model reaches it only once it keeps counts per "
+    "five-bit context.",
     "priority_sort": "The shipped NTM (feed-forward controller, one head pair, where the paper used 8 pairs and "
-    "512 units) makes 17.99 wrong bits per sequence (of 128) on 1,000 fresh sequences after "
-    "1,500,000 sequences: just under the target of 18, one seed. It places the middle of the "
-    "sorted sequence right and blurs its ends. Lowering Adam's rate from 1e-3 to 3e-4 after "
-    "620,000 sequences took it from about 24 to 20.5 within 350,000 more and to 18 by 1,500,000; "
-    "it was still falling. The LSTM baseline was at 45.6 (held-out) after its 10 minutes "
-    "(127,000 sequences).",
-    "associative_recall": "The NTM with an LSTM controller learns the task in every seed (3/3); the "
-    "feed-forward controller with one head pair (the paper used 4 heads and 256 units) "
-    "and the LSTM baseline stayed at 3-4 wrong bits per query in their budgets. The shipped "
-    "model (trained on 2-6 items) answers queries about up to 15 items without error. "
-    "In the picture the read head jumps by content to the queried item when the query "
-    "ends, moves on by one item and reads out the next one.",
+    "512 units) places the middle of the sorted sequence right and blurs its ends.",
+    "associative_recall": "In the picture the read head of the shipped model (LSTM controller) jumps by content "
+    "to the queried item when the query ends, moves on by one item and reads out the next one.",
 }
+MANIFEST = ROOT / "src" / "ntmkit" / "pretrained" / "manifest.json"
+
+
+def shipped_note(task: str) -> str:
+    """The shipped model against its target and the paper, from manifest.json (``python -m
+    ntmkit.pretrained record``)."""
+    entry = (_load(MANIFEST) or {}).get(task)
+    if not entry or "cross_entropy_bits" not in entry:
+        return ""
+    met = "met" if entry["meets_target"] else "not met"
+    return (
+        f"The shipped model (`{entry['command']}`, {entry['sequences_trained']:,} sequences) scores "
+        f"{entry['cross_entropy_bits']:.4g} cross-entropy bits and {entry['bit_errors']:.4g} wrong bits per sequence "
+        f"on {entry.get('sequences', 1000):,} fresh sequences of its training range; its cost "
+        f"({entry['cost_name']}) is {entry['training_range_cost']:.4g} against the target of < {entry['target']:g}: "
+        f"{met}." + (f" {entry['note']}" if entry.get("note") else "")
+    )
+
+
+def equal_budget_note(task: str) -> str:
+    """The three models after the same budget, from the stored sweeps."""
+    parts = []
+    for variant in VARIANTS:
+        sweep = _load(SWEEPS / f"{task}-{variant}.json")
+        if not sweep:
+            continue
+        ends = [_end(s, "bits") for s in sweep["seeds"]]
+        known = [e for e in ends if e is not None]
+        median = sorted(known)[len(known) // 2] if known else None
+        parts.append(
+            f"{LABELS[variant]}: learned {sweep['learned']}"
+            + ("" if median is None else f", median {median:.3g} cross-entropy bits per sequence at the end")
+        )
+    if not parts:
+        return ""
+    return f"After {MINUTES} minutes per seed ({SEEDS} seeds each): " + "; ".join(parts) + "."
+
+
+def _end(seed: dict, key: str) -> float | None:
+    """A seed's figure at its end: the stop test's if it ran, else the mean of the last logged batches."""
+    final = seed.get(f"final_{key}") if key != "cost" else seed.get("final_cost")
+    return final if final is not None else seed.get(f"last_training_{key}")
 
 
 GENERALISATION = ROOT / "benchmarks" / "results" / "generalisation"
@@ -152,21 +179,38 @@ def copy_note() -> str:
     return " ".join(parts)
 
 
-def repeat_copy_note() -> str:
-    """The repeat copy attempts, from their sweep JSON files."""
+def attempts_note(folder: str) -> str:
+    """Recipe attempts, one sweep JSON file each in benchmarks/results/FOLDER/."""
     parts = []
-    for path in sorted((ROOT / "benchmarks" / "results" / "repeat_copy").glob("*.json")):
+    for path in sorted((ROOT / "benchmarks" / "results" / folder).glob("*.json")):
         sweep = json.loads(path.read_text())
         costs = ", ".join(
             f"{s['final_cost']:.3g}" if s.get("final_cost") is not None else f"~{s.get('last_training_cost', 0):.3g}"
             for s in sweep["seeds"]
         )
         seqs = ", ".join(f"{s.get('total_sequences') or s.get('sequences') or 0:,}" for s in sweep["seeds"])
-        parts.append(f"`{sweep['command']}`: learned {sweep['learned']}, {seqs} sequences, cost at the end {costs}.")
+        gens = [s["generalisation"] for s in sweep["seeds"] if s.get("generalisation")]
+        beyond = ""
+        if gens:
+            values = list(gens[0]["bit_errors"])
+            beyond = f"; wrong bits per sequence at {gens[0]['axis']} {values[-1]}, per seed: " + ", ".join(
+                f"{g['bit_errors'][values[-1]]:.3g}" for g in gens
+            )
+        parts.append(
+            f"`{sweep['command']}`: learned {sweep['learned']}, {seqs} sequences, cost at the end {costs}{beyond}."
+        )
     return " ".join(parts)
 
 
-GENERATED = {"copy": copy_note, "repeat_copy": repeat_copy_note}
+def repeat_copy_note() -> str:
+    return attempts_note("repeat_copy")
+
+
+def associative_recall_note() -> str:
+    return attempts_note("associative_recall")
+
+
+GENERATED = {"copy": copy_note, "repeat_copy": repeat_copy_note, "associative_recall": associative_recall_note}
 
 
 def ntm(*args: str, check: bool = True) -> str:
@@ -177,32 +221,36 @@ def ntm(*args: str, check: bool = True) -> str:
     return r.stdout
 
 
+def sweep_command(task: str, variant: str) -> str:
+    return " ".join(["ntm sweep --task", task, *VARIANTS[variant], f"--seeds {SEEDS} --max_minutes {MINUTES}"])
+
+
 def train_all(runs_dir: Path, tasks: list[str]) -> None:
+    """The equal-budget sweeps: every task x model, SEEDS seeds of MINUTES each, two at a time."""
     for task in tasks:
-        seeds, minutes = BUDGET[task]
         for variant, flags in VARIANTS.items():
             out = runs_dir / task / variant
-            print(f"sweep {task} {variant}: {seeds} seeds x {minutes} min", flush=True)
+            print(f"sweep {task} {variant}: {SEEDS} seeds x {MINUTES} min", flush=True)
             ntm(
                 "sweep",
                 "--task",
                 task,
                 *flags,
                 "--seeds",
-                str(seeds),
+                str(SEEDS),
+                "--jobs",
+                "2",
                 "--max_minutes",
-                str(minutes),
+                str(MINUTES),
+                "--no-evaluate",
                 "--sweep_dir",
                 str(out),
                 check=False,
             )
-            if (out / "sweep.json").exists():
-                SWEEPS.mkdir(parents=True, exist_ok=True)
-                shutil.copy(out / "sweep.json", SWEEPS / f"{task}-{variant}.json")
 
 
 def collect(runs_dir: Path) -> None:
-    """Summarise every sweep under ``runs_dir`` again (``TASK/VARIANT/seed-K``) into SWEEPS."""
+    """Summarise every sweep under ``runs_dir`` (``TASK/VARIANT/seed-K``) into SWEEPS."""
     from ntmkit.sweep import summarise
     from ntmkit.tasks import TASKS
 
@@ -211,35 +259,130 @@ def collect(runs_dir: Path) -> None:
         seeds = sorted(int(d.name.split("-")[1]) for d in variant_dir.glob("seed-*"))
         if task not in TASKS or variant not in VARIANTS or not seeds:
             continue
-        old = variant_dir / "sweep.json"
-        command = json.loads(old.read_text()).get("command", "") if old.exists() else ""
-        stored = SWEEPS / f"{task}-{variant}.json"
-        if not command and stored.exists():
-            command = json.loads(stored.read_text()).get("command", "")
-        summarise(variant_dir, seeds, task, TASKS[task].cost_name, command=command)
+        summarise(variant_dir, seeds, task, TASKS[task].cost_name, command=sweep_command(task, variant))
         SWEEPS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(old, stored)
+        shutil.copy(variant_dir / "sweep.json", SWEEPS / f"{task}-{variant}.json")
         print(f"collected {task} {variant}: seeds {seeds}")
 
 
-def curves_figure(task: str, path: Path) -> list[dict]:
+def curves_section(task: str) -> list[str]:
+    """The three models' learning curves (cross-entropy bits per sequence, the paper's unit) against
+    sequences and against wall seconds, and a table of what each seed reached."""
     import numpy as np
 
     from ntmkit import plots
 
-    rows, curves = [], {}
+    rows, panels = [], {"sequences": {}, "seconds": {}}
     for variant in VARIANTS:
-        f = SWEEPS / f"{task}-{variant}.json"
-        if not f.exists():
+        data = _load(SWEEPS / f"{task}-{variant}.json")
+        if not data:
             continue
-        data = json.loads(f.read_text())
-        c = data.get("curve_sequences")
-        if c:
-            curves[LABELS[variant]] = tuple(np.array(c[k]) for k in ("x", "median", "q1", "q3"))
         rows.append({"variant": variant, **data})
-    if curves:
-        plots.compare_curves(curves, path, ylabel=rows[0]["cost"], title=f"{task}: median of seeds, quartiles shaded")
-    return rows
+        for xkey in panels:
+            c = data.get(f"curve_bits_{xkey}")
+            if c:
+                panels[xkey][LABELS[variant]] = tuple(np.array(c[k]) for k in ("x", "median", "q1", "q3"))
+    if not rows:
+        return []
+    if panels["sequences"]:
+        plots.compare_panels(
+            [("sequences seen", panels["sequences"]), ("wall seconds", panels["seconds"])],
+            PICTURES / f"{task}_curves.png",
+            ylabel="cross-entropy bits per sequence",
+            title=f"{task}: median of {SEEDS} seeds, quartiles shaded; {MINUTES} minutes per seed for every model",
+        )
+    lines = [
+        f"Learning curves with equal budgets: {MINUTES} minutes of wall-clock time per seed for every model, "
+        f"{SEEDS} seeds, two runs at a time (one core each), y = cross-entropy bits per sequence on the training "
+        "batches (the paper's unit), smoothed:",
+        "",
+        f"![{task} learning curves](results/{task}_curves.png)",
+        "",
+        "| model | learned | median sequences to learn | sequences in the budget (median) | cross-entropy bits per "
+        "sequence at the end, per seed | wrong bits per sequence at the end, per seed | command |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        med = r["median_sequences_to_learn"]
+        seen = sorted(s.get("total_sequences") or 0 for s in r["seeds"])[len(r["seeds"]) // 2]
+
+        def ends(key: str, seeds=r["seeds"]) -> str:
+            return ", ".join(
+                "-"
+                if _end(s, key) is None
+                else ("" if s.get(f"final_{key}") is not None else "~") + f"{_end(s, key):.3g}"
+                for s in seeds
+            )
+
+        lines.append(
+            f"| {LABELS[r['variant']]} | {r['learned']} | {'-' if med is None else f'{med:,.0f}'} | {seen:,} | "
+            f"{ends('bits')} | {ends('bit_errors')} | `{r.get('command', '')}` |"
+        )
+    lines += ["", "(~: the mean of the last logged training batches; otherwise the held-out stop test.)", ""]
+    return lines
+
+
+def evaluation_table(report: dict, rows: list[dict], axis: str) -> list[str]:
+    """The shipped model's figures along one axis, the paper's unit first."""
+    own_cost = report["cost"] not in ("bit errors per sequence", "cross-entropy bits per sequence")
+    lines = [
+        f"| {axis} | " + " | ".join(str(r[axis]) for r in rows) + " |",
+        "|---|" + "---|" * len(rows),
+        "| cross-entropy bits per sequence | " + " | ".join(f"{r['bits']:.3g}" for r in rows) + " |",
+        "| wrong bits per sequence | " + " | ".join(f"{r['bit_errors']:.3g}" for r in rows) + " |",
+        "| % of bits wrong | " + " | ".join(f"{r.get('wrong_share', float('nan')):.2%}" for r in rows) + " |",
+        "| perfect sequences | " + " | ".join(f"{r['perfect']:.0%}" for r in rows) + " |",
+    ]
+    if own_cost:
+        lines.append(f"| {report['cost']} | " + " | ".join(f"{r['cost']:.3g}" for r in rows) + " |")
+    if "end_marker_errors" in rows[0]:
+        lines.append("| end-marker errors | " + " | ".join(f"{r['end_marker_errors']:.3g}" for r in rows) + " |")
+    return [*lines, ""]
+
+
+def evaluation_section(task: str) -> list[str]:
+    """``ntm evaluate`` of the shipped model along each axis (and the EXTRA settings)."""
+    from ntmkit.tasks import TASKS
+
+    cls = TASKS[task]
+    lines: list[str] = []
+    runs = [(axis, []) for axis in cls.axes] + [
+        (extra[extra.index("--axis") + 1] if "--axis" in extra else next(iter(cls.axes)), extra)
+        for extra in EXTRA.get(task, [])
+    ]
+    for axis, extra in runs:
+        memory = extra[extra.index("--memory_locations") + 1] if "--memory_locations" in extra else None
+        extra = [a for i, a in enumerate(extra) if a != "--axis" and (i == 0 or extra[i - 1] != "--axis")]
+        out = ntm(
+            "evaluate",
+            "--task",
+            task,
+            "--axis",
+            axis,
+            *extra,
+            "--checkpoint_dir",
+            "docs/results/none",  # no checkpoint there: the shipped model (paths relative to the repo)
+            "--figure_dir",
+            "docs/results",
+        )
+        json_path = ROOT / next(line for line in out.splitlines() if line.startswith("saved ")).split()[1]
+        report = json.loads(json_path.read_text())
+        lo, hi = report["training_range"]
+        rows = report["rows"]
+        if len(rows) > 14:  # the plot has every value; the table a readable selection
+            rows = [rows[round(i * (len(rows) - 1) / 11)] for i in range(12)]
+        command = " ".join(["ntm evaluate --task", task, "--axis", axis, *extra])
+        lines += [
+            f"Shipped model against {axis}"
+            + (f" with the memory enlarged to {memory} locations" if memory else "")
+            + "".join(f", {k} {v}" for k, v in report.get("fixed", {}).items())
+            + f" (`{command}`, {report['sequences_per_value']} fresh sequences each, trained on {lo}-{hi}):",
+            "",
+        ]
+        if not extra or len(report["rows"]) > 3:
+            lines += [f"![{task} against {axis}](results/{json_path.stem}.png)", ""]
+        lines += evaluation_table(report, rows, axis)
+    return lines
 
 
 def render(tasks: list[str]) -> None:
@@ -250,16 +393,15 @@ def render(tasks: list[str]) -> None:
     lines = [
         "# Results",
         "",
-        "Every number here was measured on a 2-core CPU machine. The page is regenerated by "
-        "`python benchmarks/results.py` (learning curves from the stored sweeps in "
-        "`benchmarks/results/sweeps/`, which `python benchmarks/results.py --train` reruns with "
-        "`ntm sweep`; everything else from the models shipped in `src/ntmkit/pretrained/`).",
+        "Every number here was measured on a 2-core CPU machine and is written by `python benchmarks/results.py` "
+        "from stored JSON files: the equal-budget sweeps in `benchmarks/results/sweeps/` (rerun with "
+        "`python benchmarks/results.py --train`), `ntm evaluate` of the models shipped in "
+        "`src/ntmkit/pretrained/`, and their manifest (`python -m ntmkit.pretrained record`).",
         "",
-        "Read the training figures with two cautions. The runs shared the two cores with two to four other "
-        "runs, so their seconds overstate a run alone by two to four times. And the budgets were not equal: "
-        "the LSTM baselines had 6 minutes per seed on copy and 10 minutes elsewhere, the NTMs up to 100 "
-        "minutes on the harder tasks (each row names its command). Rows have one to five seeds (the "
-        "learned column counts them); most rows of the harder tasks are one seed.",
+        "Units. *Cross-entropy bits per sequence* is the paper's cost, the unit of its learning curves; every "
+        "comparison with the paper below is in it. *Wrong bits per sequence* counts output bits on the wrong "
+        "side of 0.5; *% of bits wrong* divides them by the output bits scored (the unit reproductions report "
+        "for generalisation). Each task's stop rule uses its own cost, named under its heading.",
         "",
     ]
     for task in tasks:
@@ -267,99 +409,22 @@ def render(tasks: list[str]) -> None:
         lines += [
             f"## {task}",
             "",
-            f"Cost: {cls.cost_name}; learned below {cls.learned_below:g}.",
+            f"Cost (the stop rule): {cls.cost_name}; learned below {cls.learned_below:g}.",
             "",
-            f"**The paper:** {PAPER[task]}.",
+            f"**The paper** (cross-entropy bits per sequence): {PAPER[task]}.",
             "",
         ]
+        generated = [shipped_note(task), equal_budget_note(task)] + ([GENERATED[task]()] if task in GENERATED else [])
+        generated = [g for g in generated if g]
+        if generated:
+            lines += ["Measured (written from the stored JSON files): " + " ".join(generated), ""]
         if task in NOTES:
             lines += [NOTES[task], ""]
-        rows = curves_figure(task, PICTURES / f"{task}_curves.png")
-        if rows:
-            _seeds, _minutes = BUDGET[task]
-            lines += [
-                "Learning curves (x = sequences seen; the command of each row is in the table):",
-                "",
-                f"![{task} learning curves](results/{task}_curves.png)",
-                "",
-                "| model | learned | median sequences to learn | median seconds to learn | cost per seed at the "
-                "end (held-out; ~ = training batches) | command |",
-                "|---|---|---|---|---|---|",
-            ]
-            for r in rows:
-                med = r["median_sequences_to_learn"]
-                secs = r["median_seconds_to_learn"]
-                finals = ", ".join(
-                    f"{s['final_cost']:.3g}"
-                    if s["final_cost"] is not None
-                    else "-"
-                    if s.get("last_training_cost") is None
-                    else f"~{s['last_training_cost']:.3g}"
-                    for s in r["seeds"]
-                )
-                lines.append(
-                    f"| {LABELS[r['variant']]} | {r['learned']} | {'-' if med is None else f'{med:,.0f}'} | "
-                    f"{'-' if secs is None else f'{secs:.0f}'} | {finals} | `{r.get('command', '')}` |"
-                )
-            lines.append("")
+        lines += curves_section(task)
         if not pretrained_path(task).is_file():
-            note = GENERATED[task]() if task in GENERATED else ""
-            if note:
-                lines += ["Measured (written from the stored JSON files by this script): " + note, ""]
             lines += ["No shipped model for this task yet.", ""]
             continue
-        runs = [(axis, []) for axis in cls.axes] + [
-            (extra[extra.index("--axis") + 1] if "--axis" in extra else next(iter(cls.axes)), extra)
-            for extra in EXTRA.get(task, [])
-        ]
-        for axis, extra in runs:
-            memory = extra[extra.index("--memory_locations") + 1] if "--memory_locations" in extra else None
-            extra = [a for i, a in enumerate(extra) if a != "--axis" and (i == 0 or extra[i - 1] != "--axis")]
-            out = ntm(
-                "evaluate",
-                "--task",
-                task,
-                "--axis",
-                axis,
-                *extra,
-                "--checkpoint_dir",
-                "docs/results/none",  # no checkpoint there: the shipped model (paths relative to the repo)
-                "--figure_dir",
-                "docs/results",
-            )
-            json_path = ROOT / next(line for line in out.splitlines() if line.startswith("saved ")).split()[1]
-            stem = json_path.stem
-            report = json.loads(json_path.read_text())
-            lo, hi = report["training_range"]
-            rows = report["rows"]
-            if len(rows) > 14:  # the plot has every value; the table a readable selection
-                rows = [rows[round(i * (len(rows) - 1) / 11)] for i in range(12)]
-            command = " ".join(["ntm evaluate --task", task, "--axis", axis, *extra])
-            lines += [
-                f"Shipped model, {report['cost']} against {axis}"
-                + (f" with the memory enlarged to {memory} locations" if memory else "")
-                + "".join(f", {k} {v}" for k, v in report.get("fixed", {}).items())
-                + f" (`{command}`, {report['sequences_per_value']} sequences each, trained on {lo}-{hi}):",
-                "",
-            ]
-            if not extra or len(report["rows"]) > 3:
-                lines += [f"![{task} against {axis}](results/{stem}.png)", ""]
-            lines += [
-                f"| {axis} | " + " | ".join(str(r[axis]) for r in rows) + " |",
-                "|---|" + "---|" * len(rows),
-                "| cost | " + " | ".join(f"{r['cost']:.3g}" for r in rows) + " |",
-                "| bits wrong | " + " | ".join(f"{r.get('wrong_share', float('nan')):.2%}" for r in rows) + " |",
-                "| perfect | " + " | ".join(f"{r['perfect']:.0%}" for r in rows) + " |",
-                *(
-                    ["| end-marker errors | " + " | ".join(f"{r['end_marker_errors']:.3g}" for r in rows) + " |"]
-                    if "end_marker_errors" in rows[0]
-                    else []
-                ),
-                "",
-            ]
-        note = GENERATED[task]() if task in GENERATED else ""
-        if note:
-            lines += ["Measured (written from the JSON files above by this script): " + note, ""]
+        lines += evaluation_section(task)
         ntm("visualize", "--task", task, "--checkpoint_dir", "docs/results/none", "--figure_dir", "docs/results")
         pic = next(PICTURES.glob(f"visualize_{task}_*.png"))
         lines += [
@@ -370,6 +435,40 @@ def render(tasks: list[str]) -> None:
         ]
     PAGE.write_text("\n".join(lines))
     print(f"wrote {PAGE}")
+
+
+README = ROOT / "README.md"
+SUMMARY = ("<!-- summary:begin -->", "<!-- summary:end -->")
+MODEL_NAMES = {"feedforward": "NTM, feed-forward", "lstm": "NTM, LSTM controller"}
+
+
+def readme_summary() -> None:
+    """The README's table of shipped models, from manifest.json (between the summary markers)."""
+    from ntmkit.pretrained import load_pretrained
+
+    entries = _load(MANIFEST) or {}
+    lines = [
+        SUMMARY[0],
+        "| task | shipped model | cross-entropy bits per sequence (the paper's unit) | wrong bits per sequence | "
+        "its cost against the target | the paper |",
+        "|---|---|---|---|---|---|",
+    ]
+    for task, e in entries.items():
+        if "cross_entropy_bits" not in e:
+            continue
+        data = load_pretrained(task)
+        kind = data["model_kind"]
+        model = MODEL_NAMES.get(data["model_config"].get("controller"), kind) if kind == "ntm" else "LSTM baseline"
+        verdict = "met" if e["meets_target"] else "not met"
+        lines.append(
+            f"| {task} | {model} | {e['cross_entropy_bits']:.4g} | {e['bit_errors']:.4g} | "
+            f"{e['training_range_cost']:.4g} {e['cost_name']} (< {e['target']:g}: {verdict}) | {PAPER[task]} |"
+        )
+    lines.append(SUMMARY[1])
+    text = README.read_text()
+    start, end = text.index(SUMMARY[0]), text.index(SUMMARY[1]) + len(SUMMARY[1])
+    README.write_text(text[:start] + "\n".join(lines) + text[end:])
+    print(f"wrote the summary table in {README}")
 
 
 def main() -> None:
@@ -391,6 +490,7 @@ def main() -> None:
     if a.train or a.collect:
         collect(Path(a.runs_dir))
     render(tasks)
+    readme_summary()
 
 
 if __name__ == "__main__":

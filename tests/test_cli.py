@@ -735,3 +735,41 @@ def test_ctrl_c_stops_a_sweep_after_its_running_seeds_save(tmp_path):
     assert "waiting for 1 running seed(s)" in out and "seed 1" not in out
     assert err.strip().splitlines()[-1].startswith("ntm: interrupted") and "Traceback" not in err
     assert ckpt.load(ckpt.latest(tmp_path / "sw" / "seed-0" / "ck"))["step"] >= 5
+
+
+def test_command_line_defaults_are_the_config_dataclasses_defaults():
+    import dataclasses
+
+    from ntmkit.model import NTMConfig
+    from ntmkit.options import BY_NAME, DEFAULTS
+    from ntmkit.train import TrainConfig
+
+    for option in BY_NAME.values():
+        if isinstance(option.default, tuple):
+            cls, field = option.default
+            stored = next(f.default for f in dataclasses.fields(cls) if f.name == field)
+            assert DEFAULTS[option.name] == stored, option.name
+    assert DEFAULTS["batches"] == TrainConfig.batch_size and DEFAULTS["gate_bias"] == NTMConfig.gate_bias
+    assert DEFAULTS["maximum_shifts"] == 2 * NTMConfig.shift_range + 1
+    assert DEFAULTS["clip_grad_max"] == TrainConfig.clip_grad_norm == -DEFAULTS["clip_grad_min"]
+
+
+def test_each_command_has_its_own_options_and_the_flat_spelling_keeps_them_all(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    bench_help = capsys.readouterr().out
+    assert "--quick" in bench_help and "--task" not in bench_help
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    train_help = capsys.readouterr().out
+    assert "--memory_sizes" in train_help and "--quick" not in train_help and "(default 32)" in train_help
+    with pytest.raises(SystemExit) as stop:
+        main(["bench", "--task", "copy"])  # not a bench option
+    assert stop.value.code == 2 and "unrecognized arguments: --task" in capsys.readouterr().err
+    # options before or after the command word, and the starting project's flat spelling
+    from ntmkit.options import build_parser
+
+    p = build_parser()
+    for argv in (["--seed", "3", "train"], ["train", "--seed", "3"], ["--train", "--seed", "3"]):
+        args = p.parse_args(argv)
+        assert args.seed == 3 and (args.command == "train" or args.train), argv

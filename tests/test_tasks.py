@@ -189,6 +189,38 @@ def test_associative_recall_queries_every_item_but_the_last():
     assert seen == {0, 1, 2}
 
 
+def test_associative_recall_batches_with_different_item_counts_follow_the_layout_per_sample():
+    task = AssociativeRecallTask(min_items=2, max_items=9)
+    b = task.make_batch(64, torch.Generator().manual_seed(5))
+    k, d = 3, 6
+    assert len(set(b.levels.tolist())) > 4
+    for i in range(64):
+        n, x = int(b.levels[i]), b.inputs[i]
+        assert int(b.lengths[i]) == (k + 1) * (n + 1) + 1 + k
+        items = [x[j * (k + 1) + 1 : j * (k + 1) + 1 + k, :d] for j in range(n)]
+        assert x[[j * (k + 1) for j in range(n)], d].eq(1).all() and x[:, d].sum() == n
+        start = n * (k + 1)
+        assert x[start, d + 1] == 1 and x[start + k + 1, d + 1] == 1 and x[:, d + 1].sum() == 2
+        q = next(j for j in range(n - 1) if torch.equal(x[start + 1 : start + 1 + k, :d], items[j]))
+        out = start + k + 2
+        assert torch.equal(b.targets[i, out : out + k], items[q + 1])
+        assert b.mask[i].sum() == k and b.mask[i, out : out + k].all()
+        assert x[int(b.lengths[i]) :].abs().sum() == 0 and b.targets[i, :out].abs().sum() == 0
+
+
+def test_priority_sort_batches_with_different_item_counts_sort_each_sample_by_its_own_items():
+    task = PrioritySortTask(min_items=16, max_items=24, outputs=16)
+    b = task.make_batch(48, torch.Generator().manual_seed(6))
+    assert len(set(b.levels.tolist())) > 4
+    for i in range(48):
+        n, x = int(b.levels[i]), b.inputs[i]
+        assert int(b.lengths[i]) == n + 1 + 16 and x[n].tolist() == [0.0] * 9 + [1.0]
+        order = sorted(range(n), key=lambda j: -float(x[j, 8]))[:16]
+        assert torch.equal(b.targets[i, n + 1 : n + 17], x[order, :8])
+        assert b.mask[i].sum() == 16 and b.mask[i, n + 1 : n + 17].all()
+        assert x[n + 1 :].abs().sum() == 0
+
+
 def test_ngram_tables_are_beta_half_half():
     p = sample_tables(2000, 32, torch.Generator().manual_seed(0))
     assert p.mean().item() == pytest.approx(0.5, abs=0.01)

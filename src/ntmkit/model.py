@@ -372,11 +372,32 @@ class NTM(nn.Module):
         return logits, state
 
 
+@dataclass
+class LSTMConfig:
+    """The LSTM baseline's settings. A checkpoint stores this."""
+
+    input_size: int
+    output_size: int
+    hidden_size: int = 256
+    num_layers: int = 3
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LSTMConfig:
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown LSTM baseline settings {sorted(unknown)}")
+        return cls(**d)
+
+
 class LSTMBaseline(nn.Module):
     """A stacked LSTM with no memory, with the same interface as :class:`NTM`."""
 
     def __init__(self, input_size: int, output_size: int, hidden_size: int = 256, num_layers: int = 3):
         super().__init__()
+        self.config = LSTMConfig(input_size, output_size, hidden_size, num_layers)
         self.input_size, self.output_size = input_size, output_size
         self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True)
         self.output = nn.Linear(hidden_size, output_size)
@@ -403,3 +424,7 @@ class LSTMBaseline(nn.Module):
         empty = (lengths == 0).view(1, -1, 1)  # no step taken: the state stays the initial one
         new_state = (torch.where(empty, state[0], hn), torch.where(empty, state[1], cn))
         return (y, new_state, {}) if return_trace else (y, new_state)
+
+    @classmethod
+    def from_config(cls, config: LSTMConfig) -> LSTMBaseline:
+        return cls(**config.to_dict())

@@ -223,16 +223,24 @@ def weightings_figure(model, batch: Batch):
 
 def compare_curves(curves: dict, path, xlabel: str = "sequences", ylabel: str = "cost", title: str = "") -> Path:
     """Several median learning curves with quartile bands: ``{label: (x, median, q1, q3)}``."""
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    values = []
-    for (label, (x, med, q1, q3)), color in zip(curves.items(), ("tab:blue", "tab:orange", "tab:gray", "tab:green")):
-        ax.fill_between(x, q1, q3, alpha=0.2, color=color)
-        ax.plot(x, med, color=color, label=label)
-        values += [np.asarray(q1), np.asarray(q3)]
-    _cost_scale(ax, np.concatenate(values))
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=10)
+    return compare_panels([(xlabel, curves)], path, ylabel=ylabel, title=title)
+
+
+def compare_panels(panels: list[tuple[str, dict]], path, ylabel: str = "cost", title: str = "") -> Path:
+    """Side-by-side panels of median learning curves with quartile bands, one panel per x axis:
+    ``[(xlabel, {label: (x, median, q1, q3)}), ...]`` (e.g. sequences seen and wall seconds)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 3.6), squeeze=False)
+    colors = ("tab:blue", "tab:orange", "tab:gray", "tab:green")
+    for ax, (xlabel, curves) in zip(axes[0], panels):
+        values = []
+        for (label, (x, med, q1, q3)), color in zip(curves.items(), colors):
+            ax.fill_between(x, q1, q3, alpha=0.2, color=color)
+            ax.plot(x, med, color=color, label=label)
+            values += [np.asarray(q1), np.asarray(q3)]
+        _cost_scale(ax, np.concatenate(values))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
     return _save(fig, path)

@@ -198,31 +198,54 @@ def band(
     return grid, med, q1, q3
 
 
+def _last(rows: list[dict], key: str) -> float | None:
+    """Mean of ``key`` over the last 10 logged rows (a run's cost at its end, from training batches)."""
+    values = [row[key] for row in rows[-10:] if key in row]
+    return float(np.mean(values)) if values else None
+
+
+def _seed_row(seed: int, run: dict) -> dict:
+    summ = run["summary"] or {}
+    at = summ.get("learned_at") or {}  # runs that train on after learning record when they learned
+    final = summ.get("final_eval") or {}
+    rows = run["rows"]
+    return {
+        "seed": seed,
+        "learned": bool(summ.get("learned")),
+        "sequences": at.get("sequences", summ.get("sequences")),
+        "seconds": at.get("seconds", summ.get("seconds")),
+        "total_sequences": summ.get("sequences"),
+        "total_seconds": summ.get("seconds"),
+        "final_cost": final.get("cost"),
+        "final_bits": final.get("bits"),
+        "final_bit_errors": final.get("bit_errors"),
+        # means over the last 10 logged rows (every run has them, also one stopped by its budget)
+        "last_training_cost": _last(rows, "cost") if rows and "cost" in rows[-1] else _last(rows, "bit_errors"),
+        "last_training_bits": _last(rows, "bits"),
+        "last_training_bit_errors": _last(rows, "bit_errors"),
+        "generalisation": generalisation_row(run["evaluation"]),
+    }
+
+
+def _curves(runs: dict, xkey: str, ykey: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    data = [
+        (
+            np.array([row[xkey] for row in r["rows"]], dtype=float),
+            smooth(np.array([row.get(ykey, row["bit_errors"]) for row in r["rows"]], dtype=float)),
+        )
+        for r in runs.values()
+        if len(r["rows"]) >= 2
+    ]
+    return band(data) if data else None
+
+
 def summarise(sweep_dir: Path, seeds: list[int], task: str, cost_name: str, command: str = "") -> dict:
-    """Per-seed table and the median/quartile curves; writes sweep.json and two PNGs."""
+    """Per-seed table and the median/quartile curves (of the task's cost, and of cross-entropy
+    bits per sequence, the paper's unit); writes sweep.json and two PNGs."""
     from . import plots
 
     runs = {s: read_run(sweep_dir / f"seed-{s}") for s in seeds}
-    table = []
-    for s, r in runs.items():
-        summ = r["summary"] or {}
-        at = summ.get("learned_at") or {}  # runs that train on after learning record when they learned
-        table.append(
-            {
-                "seed": s,
-                "learned": bool(summ.get("learned")),
-                "sequences": at.get("sequences", summ.get("sequences")),
-                "seconds": at.get("seconds", summ.get("seconds")),
-                "total_sequences": summ.get("sequences"),
-                "total_seconds": summ.get("seconds"),
-                "final_cost": (summ.get("final_eval") or {}).get("cost"),
-                # mean training cost over the last 10 logged batches (every run has one)
-                "last_training_cost": float(np.mean([row.get("cost", row["bit_errors"]) for row in r["rows"][-10:]]))
-                if r["rows"]
-                else None,
-                "generalisation": generalisation_row(r["evaluation"]),
-            }
-        )
+    table = [_seed_row(s, r) for s, r in runs.items()]
     learned = [t for t in table if t["learned"]]
     result: dict[str, Any] = {
         "task": task,
@@ -233,28 +256,21 @@ def summarise(sweep_dir: Path, seeds: list[int], task: str, cost_name: str, comm
         "median_sequences_to_learn": float(np.median([t["sequences"] for t in learned])) if learned else None,
         "median_seconds_to_learn": float(np.median([t["seconds"] for t in learned])) if learned else None,
     }
-    curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
     for xkey in ("sequences", "seconds"):
-        data = [
-            (
-                np.array([row[xkey] for row in r["rows"]], dtype=float),
-                smooth(np.array([row.get("cost", row["bit_errors"]) for row in r["rows"]], dtype=float)),
-            )
-            for r in runs.values()
-            if len(r["rows"]) >= 2
-        ]
-        if data:
-            curves[xkey] = band(data)
-            result[f"curve_{xkey}"] = {k: v.tolist() for k, v in zip(("x", "median", "q1", "q3"), curves[xkey])}
+        for ykey, prefix in (("cost", "curve"), ("bits", "curve_bits")):
+            c = _curves(runs, xkey, ykey)
+            if c is None:
+                continue
+            result[f"{prefix}_{xkey}"] = {k: v.tolist() for k, v in zip(("x", "median", "q1", "q3"), c)}
+            if ykey == "cost":
+                plots.learning_curve(
+                    *c,
+                    sweep_dir / f"sweep_{xkey}.png",
+                    xlabel=xkey if xkey == "sequences" else "wall seconds",
+                    ylabel=cost_name,
+                    title=f"{task}: median of {len(seeds)} seeds, quartiles shaded",
+                )
     (sweep_dir / "sweep.json").write_text(json.dumps(result, indent=1))
-    for xkey, c in curves.items():
-        plots.learning_curve(
-            *c,
-            sweep_dir / f"sweep_{xkey}.png",
-            xlabel=xkey if xkey == "sequences" else "wall seconds",
-            ylabel=cost_name,
-            title=f"{task}: median of {len(seeds)} seeds, quartiles shaded",
-        )
     return result
 
 
@@ -306,7 +322,7 @@ def format_table(result: dict) -> str:
 
 
 def cmd_sweep(args, argv: list[str]) -> int:
-    from .cli import UsageError, value
+    from .options import UsageError, value
     from .tasks import TASKS
 
     task = value(args, "task")

@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -24,11 +25,11 @@ from . import distributed
 from .engine import compiler_available
 from .errors import ConfigError
 from .evaluate import evaluate
-from .model import NTM, LSTMBaseline, NTMConfig
+from .model import NTM
 from .optim import make_optimizer
+from .registry import build_model, model_kind
 from .tasks import TASKS, Task
 
-MODELS = ("ntm", "lstm")
 RANK_SEED_STRIDE = 7919  # process r of a data-parallel run seeds its data with seed + r * stride
 ENGINES = ("compiled", "eager")
 
@@ -127,21 +128,9 @@ def make_task(name: str, options: dict | None = None) -> Task:
     return TASKS[name](**(options or {}))
 
 
-def build_model(kind: str, config: dict) -> torch.nn.Module:
-    """Rebuild a model from its kind and config dict (as stored in a checkpoint)."""
-    if kind == "ntm":
-        return NTM.from_config(NTMConfig.from_dict(config))
-    if kind == "lstm":
-        return LSTMBaseline(**config)
-    raise ValueError(f"unknown model {kind!r}: choose one of {', '.join(MODELS)}")
-
-
 def model_config_for(kind: str, task: Task, options: dict) -> dict:
-    if kind == "ntm":
-        return NTMConfig(task.input_size, task.output_size, **options).to_dict()
-    if kind == "lstm":
-        return {"input_size": task.input_size, "output_size": task.output_size, **options}
-    raise ValueError(f"unknown model {kind!r}: choose one of {', '.join(MODELS)}")
+    """The config dict of model ``kind`` (a :data:`ntmkit.registry.MODELS` name) for ``task``."""
+    return model_kind(kind).config(task.input_size, task.output_size, options)
 
 
 @dataclass
@@ -149,11 +138,13 @@ class Curriculum:
     """Widens the training range each time the current one is learned.
 
     ``level`` is the largest difficulty (copy: length) in the current range; it starts at
-    ``start`` and grows by ``step`` whenever the running mean of training bit errors per
-    sequence falls below ``threshold``, until it reaches ``maximum``. A range that is not
-    learned within ``patience`` steps is widened anyway: a machine stuck on short sequences
-    (for example one that found a solution that does not use its memory) gets harder ones
-    rather than more of the same.
+    ``start`` and grows by ``step`` whenever the running mean of the training cost falls below
+    ``threshold``, until it reaches ``maximum``. A range that is not learned within ``patience``
+    steps is widened anyway: a machine stuck on short sequences (for example one that found a
+    solution that does not use its memory) gets harder ones rather than more of the same.
+
+    The running mean may be a 0-dim tensor (costs fed as tensors stay on their device); it is
+    only read on the host while the range can still widen.
     """
 
     level: int
@@ -161,15 +152,16 @@ class Curriculum:
     step: int = 5
     threshold: float = 0.1
     patience: int = 300
-    ema: float | None = None
+    ema: float | torch.Tensor | None = None
     steps_at_level: int = 0
 
-    def update(self, bit_errors: float) -> bool:
-        """Record one batch's bit errors per sequence; return True if the range widened."""
-        self.ema = bit_errors if self.ema is None else 0.9 * self.ema + 0.1 * bit_errors
+    def update(self, cost: float | torch.Tensor) -> bool:
+        """Record one batch's cost (float64 tensors keep float arithmetic); True if the range widened."""
+        self.ema = cost if self.ema is None else 0.9 * self.ema + 0.1 * cost
         self.steps_at_level += 1
-        learned = self.steps_at_level >= 20 and self.ema < self.threshold
-        if self.level < self.maximum and (learned or self.steps_at_level >= self.patience):
+        if self.level < self.maximum and (
+            self.steps_at_level >= self.patience or (self.steps_at_level >= 20 and float(self.ema) < self.threshold)
+        ):
             self.level = min(self.maximum, self.level + self.step)
             self.ema, self.steps_at_level = None, 0
             return True
@@ -180,14 +172,162 @@ class Curriculum:
         return self.level >= self.maximum
 
     def state_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        state = dataclasses.asdict(self)
+        state["ema"] = None if self.ema is None else float(self.ema)
+        return state
 
 
-def _rng_state(generator: torch.Generator, eval_generator: torch.Generator, device: torch.device) -> dict:
-    state = {"torch": torch.get_rng_state(), "data": generator.get_state(), "eval": eval_generator.get_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
+@dataclass
+class Streams:
+    """The run's random-number streams. ``data`` draws the training sequences (each process its
+    own), ``eval`` the stop test's, ``level`` each batch's level and memory size (shared by all
+    processes, so data-parallel processes run batches of one shape), ``picture`` the logged
+    pictures (never the training data)."""
+
+    data: torch.Generator
+    eval: torch.Generator
+    level: torch.Generator
+    picture: torch.Generator
+
+    @classmethod
+    def seeded(cls, seed: int, rank: int) -> Streams:
+        def stream(offset: int) -> torch.Generator:
+            return torch.Generator().manual_seed(seed + offset)
+
+        return cls(stream(RANK_SEED_STRIDE * rank), stream(1_000_003 + RANK_SEED_STRIDE * rank), stream(17), stream(23))
+
+    def state_dict(self, device: torch.device, collective: bool) -> dict:
+        """Every stream (and the global torch ones); ``collective``: every process's data streams."""
+        state: dict = {"torch": torch.get_rng_state(), "data": self.data.get_state(), "eval": self.eval.get_state()}
+        if device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(device)
+        if collective:
+            states = zip(distributed.gather(state["data"]), distributed.gather(state["eval"]))
+            state["ranks"] = [{"data": d, "eval": e} for d, e in states]
+        state["level"] = self.level.get_state()
+        return state
+
+    def load_state_dict(self, state: dict, rank: int, device: torch.device) -> None:
+        torch.set_rng_state(state["torch"])
+        if device.type == "cuda" and "cuda" in state:
+            torch.cuda.set_rng_state(state["cuda"], device)
+        ranks = state.get("ranks", [])
+        if rank < len(ranks):  # the same number of processes as before: continue each stream
+            self.data.set_state(ranks[rank]["data"])
+            self.eval.set_state(ranks[rank]["eval"])
+        elif rank == 0:
+            self.data.set_state(state["data"])
+            self.eval.set_state(state["eval"])
+        if "level" in state:
+            self.level.set_state(state["level"])
+
+
+@dataclass
+class TrainState:
+    """Everything a run carries from one step to the next; saved in and restored from checkpoints."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    curriculum: Curriculum
+    streams: Streams
+    step: int = 0
+    sequences: int = 0
+    elapsed: float = 0.0  # training seconds over every run of this directory
+    skipped: int = 0  # non-finite steps not applied
+    learned_at: dict | None = None  # step, sequences and seconds at which the stop test first passed
+
+    def checkpoint(self, cfg: TrainConfig, model_config: dict, device, world_size: int, collective: bool) -> dict:
+        """The checkpoint payload (``collective``: gather every process's data streams)."""
+        return {
+            "model_kind": cfg.model,
+            "model_config": model_config,
+            "task": {"name": cfg.task, "options": dict(cfg.task_options)},
+            "train_config": _plain(dataclasses.asdict(cfg)),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "curriculum": self.curriculum.state_dict(),
+            "step": self.step,
+            "sequences": self.sequences,
+            "elapsed": self.elapsed,
+            "skipped_steps": self.skipped,
+            "learned_at": self.learned_at,
+            "rng": self.streams.state_dict(device, collective),
+            "world_size": world_size,
+        }
+
+    def restore(self, data: dict, rank: int, device, learning_rate: float | None) -> None:
+        """Continue from a checkpoint (``learning_rate``: asked for explicitly, e.g. to fine-tune)."""
+        self.model.load_state_dict(data["model"])
+        self.optimizer.load_state_dict(data["optimizer"])
+        if learning_rate is not None:
+            self.set_learning_rate(learning_rate)
+        self.curriculum = Curriculum(**data["curriculum"])
+        self.step, self.sequences = data["step"], data["sequences"]
+        self.elapsed, self.skipped = data.get("elapsed", 0.0), data.get("skipped_steps", 0)
+        self.learned_at = data.get("learned_at")
+        self.streams.load_state_dict(data["rng"], rank, device)
+
+    def set_learning_rate(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def scale_learning_rate(self, factor: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] *= factor
+
+
+def build_state(cfg: TrainConfig, task: Task, model_config: dict, device, rank: int) -> TrainState:
+    """A fresh run's state: the model (seeded), its optimiser, the curriculum and the streams."""
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, model_config).to(device)
+    optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.learning_rate, cfg.momentum)
+    streams = Streams.seeded(cfg.seed, rank)
+    start = min(task.max_level, cfg.curriculum_start) if cfg.curriculum else task.max_level
+    threshold = 10 * task.learned_below if cfg.curriculum_threshold is None else cfg.curriculum_threshold
+    curriculum = Curriculum(
+        max(start, task.min_level), task.max_level, cfg.curriculum_step, threshold, cfg.curriculum_patience
+    )
+    return TrainState(model, optimizer, curriculum, streams)
+
+
+def memory_sizes_for(cfg: TrainConfig, task: Task, model: torch.nn.Module) -> list[int] | None:
+    """The memory sizes training draws from (None: the model's own memory, and models without one)."""
+    if not isinstance(model, NTM) or task.memory_needed(task.max_level) <= 0:
+        return None
+    sizes = memory_size_choices(cfg.memory_sizes, model.config.memory_locations, 2 * model.config.shift_range + 1)
+    return None if sizes == [model.config.memory_locations] else sizes
+
+
+class StepResult(NamedTuple):
+    """One training step's outcome, as tensors on the training device (nothing read on the host)."""
+
+    loss: torch.Tensor
+    grad_norm: torch.Tensor
+    metrics: dict[str, torch.Tensor]  # the task's per-batch scores and ``cost``
+
+
+def train_step(run: Run, state: TrainState) -> StepResult:
+    """Draw a batch, run forward and backward, clip; the caller decides whether to apply the step."""
+    cfg, task, streams, level_top = run.cfg, run.task, state.streams, state.curriculum.level
+    state.model.train()
+    if cfg.batch_levels == "same":
+        level = int(torch.randint(min(task.min_level, level_top), level_top + 1, (1,), generator=streams.level))
+        batch = task.make_batch(cfg.batch_size, streams.data, level=level).to(run.device)
+    else:
+        batch = task.make_batch(cfg.batch_size, streams.data, max_level=level_top).to(run.device)
+        level = int(batch.levels.max())
+    if run.memory_sizes is None:
+        logits, _ = run.train_model(batch.inputs)
+    else:
+        rows = draw_memory_size(run.memory_sizes, task.memory_needed(level) + cfg.memory_margin, streams.level)
+        logits, _ = run.train_model(batch.inputs, memory_locations=rows)
+    loss = task.loss(logits, batch)
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()  # under torchrun, DistributedDataParallel averages the gradients here
+    grad_norm = torch.nn.utils.clip_grad_norm_(run.params, cfg.clip_grad_norm)
+    metrics = task.metrics(logits.detach(), batch)
+    metrics["cost"] = task.cost(metrics)
+    return StepResult(loss.detach(), grad_norm, metrics)
 
 
 def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
@@ -223,332 +363,335 @@ def check_config(cfg: TrainConfig) -> tuple[Task, dict]:
     return task, model_config_for(cfg.model, task, cfg.model_options)
 
 
+@dataclass
+class Run:
+    """What the loop needs beside the state: the settings, the task, this process's place, the
+    model as trained (wrapped for data-parallel runs) and the memory sizes to draw from."""
+
+    cfg: TrainConfig
+    task: Task
+    model_config: dict
+    device: torch.device
+    rank: int
+    world_size: int
+    train_model: torch.nn.Module
+    memory_sizes: list[int] | None
+    converge_threshold: float
+    params: list[torch.nn.Parameter]
+
+    @property
+    def main_process(self) -> bool:
+        return self.rank == 0
+
+    def save(self, state: TrainState, collective: bool = True) -> None:
+        payload = state.checkpoint(self.cfg, self.model_config, self.device, self.world_size, collective)
+        if self.main_process:
+            ckpt.save(self.cfg.checkpoint_dir, state.step, payload, self.cfg.max_to_keep)
+
+
 def _train(cfg: TrainConfig, task: Task, model_config: dict, progress: bool, on_step) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = distributed.process_device(torch.device(cfg.device))
     joined_here = not distributed.active()
     rank, world_size = distributed.setup(device)
-    main_process = rank == 0
-
     resume = ckpt.latest(cfg.checkpoint_dir)
     data = ckpt.load(resume) if resume is not None else None
     if data is not None:
         check_matches(data, cfg.model, model_config, cfg.task, cfg.task_options, cfg.checkpoint_dir)
-
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, model_config).to(device)
-    memory_sizes = None  # None: the model's own memory (and models without one)
-    if isinstance(model, NTM) and task.memory_needed(task.max_level) > 0:
-        memory_sizes = memory_size_choices(
-            cfg.memory_sizes, model.config.memory_locations, 2 * model.config.shift_range + 1
-        )
-        if len(memory_sizes) == 1 and memory_sizes[0] == model.config.memory_locations:
-            memory_sizes = None
+    state = build_state(cfg, task, model_config, device, rank)
+    memory_sizes = memory_sizes_for(cfg, task, state.model)
     # torch.compile's CPU and CUDA back ends are the ones measured here; other devices (mps) run eager.
+    model = state.model
     if cfg.engine == "compiled" and isinstance(model, NTM) and device.type in ("cpu", "cuda") and compiler_available():
         model.compile_step(vary_memory=memory_sizes is not None)
-    optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.learning_rate, cfg.momentum)
-    # Each process draws its own sequences; rank 0 draws what a single process would.
-    generator = torch.Generator().manual_seed(cfg.seed + RANK_SEED_STRIDE * rank)
-    eval_generator = torch.Generator().manual_seed(cfg.seed + 1_000_003 + RANK_SEED_STRIDE * rank)
-    # The level (copy: length) of each batch is drawn from a stream every process shares, so
-    # data-parallel processes run batches of the same length and never wait for one another.
-    level_generator = torch.Generator().manual_seed(cfg.seed + 17)
-    picture_generator = torch.Generator().manual_seed(cfg.seed + 23)  # never touches the training data
-    start = min(task.max_level, cfg.curriculum_start) if cfg.curriculum else task.max_level
-    converge_threshold = task.learned_below if cfg.converge_threshold is None else cfg.converge_threshold
-    curriculum_threshold = 10 * task.learned_below if cfg.curriculum_threshold is None else cfg.curriculum_threshold
-    curriculum = Curriculum(
-        max(start, task.min_level), task.max_level, cfg.curriculum_step, curriculum_threshold, cfg.curriculum_patience
-    )
-    step, sequences, elapsed, skipped = 0, 0, 0.0, 0
-    learned_at = None  # step, sequences and seconds at which the stop test first passed
-
     if data is not None:
-        model.load_state_dict(data["model"])
-        optimizer.load_state_dict(data["optimizer"])
-        if cfg.learning_rate is not None:  # asked for explicitly: e.g. a lower rate to fine-tune
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.learning_rate
-        curriculum = Curriculum(**data["curriculum"])
-        step, sequences = data["step"], data["sequences"]
-        elapsed, skipped = data.get("elapsed", 0.0), data.get("skipped_steps", 0)
-        learned_at = data.get("learned_at")
-        torch.set_rng_state(data["rng"]["torch"])
-        if device.type == "cuda" and "cuda" in data["rng"]:
-            torch.cuda.set_rng_state(data["rng"]["cuda"], device)
-        ranks = data["rng"].get("ranks", [])
-        if rank < len(ranks):  # the same number of processes as before: continue each stream
-            generator.set_state(ranks[rank]["data"])
-            eval_generator.set_state(ranks[rank]["eval"])
-        elif rank == 0:
-            generator.set_state(data["rng"]["data"])
-            eval_generator.set_state(data["rng"]["eval"])
-        if "level" in data["rng"]:
-            level_generator.set_state(data["rng"]["level"])
-
-    train_model = distributed.wrap(model)
-    writer = _open_writer(cfg.train_log_dir) if main_process else None
-    metrics_file = (
-        open(Path(cfg.train_log_dir) / "metrics.jsonl", "a")  # noqa: SIM115 (closed in the loop's finally)
-        if cfg.train_log_dir and main_process
-        else None
-    )
-
-    def save_checkpoint(collective: bool = True):
-        rng = _rng_state(generator, eval_generator, device)
-        if collective:  # every process's data streams, so that each resumes its own
-            states = zip(distributed.gather(rng["data"]), distributed.gather(rng["eval"]))
-            rng["ranks"] = [{"data": d, "eval": e} for d, e in states]
-        rng["level"] = level_generator.get_state()
-        if not main_process:
-            return
-        ckpt.save(
-            cfg.checkpoint_dir,
-            step,
-            {
-                "model_kind": cfg.model,
-                "model_config": model_config,
-                "task": {"name": cfg.task, "options": dict(cfg.task_options)},
-                "train_config": _plain(dataclasses.asdict(cfg)),
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "curriculum": curriculum.state_dict(),
-                "step": step,
-                "sequences": sequences,
-                "elapsed": elapsed,
-                "skipped_steps": skipped,
-                "learned_at": learned_at,
-                "rng": rng,
-                "world_size": world_size,
-            },
-            cfg.max_to_keep,
-        )
-
-    bar = _progress_bar(progress and main_process, step)
-    interrupted = {"flag": False}
-
-    def on_sigint(signum, frame):
-        interrupted["flag"] = True
-
-    # Ctrl-C, and what a scheduler or `docker stop` sends before killing: finish the step, save, exit.
-    old_handlers = (
-        {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)} if _main_thread() else {}
-    )
-    learned, final_eval = learned_at is not None, None
-    bad_in_a_row, recoveries = 0, 0
-
-    def recover(count: int) -> None:
-        """Many non-finite steps in a row: go back to the last good checkpoint, halve the lr."""
-        nonlocal recoveries
-        last = ckpt.latest(cfg.checkpoint_dir)
-        lowered = [group["lr"] * 0.5 for group in optimizer.param_groups]
-        if last is not None:
-            good = ckpt.load(last)
-            model.load_state_dict(good["model"])
-            optimizer.load_state_dict(good["optimizer"])
-        for group, lr in zip(optimizer.param_groups, lowered):
-            group["lr"] = lr
-        recoveries += 1
-        where = f"restored {last.name}" if last is not None else "no checkpoint yet to restore"
-        message = (
-            f"{count} non-finite steps in a row at step {step}: {where}, learning rate lowered to "
-            f"{optimizer.param_groups[0]['lr']:.3g}"
-        )
-        if main_process:
-            (bar.write if bar is not None else print)(f"warning: {message}")
-
-    t_start = time.perf_counter() - elapsed  # "seconds" in logs and summaries count every run of this directory
-    run_start = time.perf_counter()  # max_seconds is a budget for this run alone
-    last_log_t, last_log_seq = time.perf_counter(), sequences
-    params = [p for p in model.parameters() if p.requires_grad]
-    time_up = False
-    try:
-        while (
-            step < cfg.max_steps
-            and not interrupted["flag"]
-            and not time_up
-            and not (learned_at is not None and step >= learned_at["step"] + cfg.steps_after_learned)
-        ):
-            model.train()
-            if cfg.batch_levels == "same":
-                level = int(
-                    torch.randint(
-                        min(task.min_level, curriculum.level), curriculum.level + 1, (1,), generator=level_generator
-                    )
-                )
-                batch = task.make_batch(cfg.batch_size, generator, level=level).to(device)
-            else:
-                batch = task.make_batch(cfg.batch_size, generator, max_level=curriculum.level).to(device)
-                level = int(batch.levels.max())
-            if memory_sizes is None:
-                logits, _ = train_model(batch.inputs)
-            else:
-                rows = draw_memory_size(memory_sizes, task.memory_needed(level) + cfg.memory_margin, level_generator)
-                logits, _ = train_model(batch.inputs, memory_locations=rows)
-            loss = task.loss(logits, batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # under torchrun, DistributedDataParallel averages the gradients here
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad_norm)
-            score = task.score(logits.detach(), batch)
-            # One collective a step for everything the processes must agree on.
-            finite = float(torch.isfinite(loss) and torch.isfinite(grad_norm))
-            out_of_time = float(cfg.max_seconds is not None and time.perf_counter() - run_start >= cfg.max_seconds)
-            loss_value, bit_errors, bits, cost, finite, stop, out_of_time = distributed.mean(
-                [
-                    loss.item() if finite else 0.0,
-                    score["bit_errors"],
-                    score["bits"],
-                    score["cost"],
-                    finite,
-                    float(interrupted["flag"]),
-                    out_of_time,
-                ]
-            )
-            if stop > 0:
-                interrupted["flag"] = True
-            time_up = out_of_time > 0
-            if finite < 1:
-                skipped += 1  # second line of defence: never apply a non-finite update
-                bad_in_a_row += 1
-                step += 1
-                if writer is not None:
-                    writer.add_scalar("train/skipped_steps", skipped, sequences)
-                if bad_in_a_row >= cfg.max_bad_steps:
-                    recover(bad_in_a_row)
-                    bad_in_a_row = 0
-                continue
-            bad_in_a_row = 0
-            optimizer.step()
-            step += 1
-            sequences += cfg.batch_size * world_size
-            widened = curriculum.update(cost)
-            if on_step is not None:
-                on_step(step, model)
-
-            if step % cfg.log_interval == 0 or widened:
-                now = time.perf_counter()
-                rate = (sequences - last_log_seq) / max(now - last_log_t, 1e-9)
-                last_log_t, last_log_seq = now, sequences
-                row = {
-                    "step": step,
-                    "sequences": sequences,
-                    "seconds": round(now - t_start, 3),
-                    "loss": loss_value,
-                    "bits": bits,
-                    "bit_errors": bit_errors,
-                    "cost": cost,
-                    "grad_norm": float(grad_norm),
-                    "level": curriculum.level,
-                }
-                _log(writer, metrics_file, row)
-                if bar is not None:
-                    bar.update(step - bar.n)
-                    bar.set_postfix_str(
-                        f"loss {loss_value:.4f} | bit errors/seq {bit_errors:.2f} | "
-                        f"{rate:.0f} seq/s | {task.level_name} {task.min_level}-{curriculum.level}"
-                    )
-
-            if writer is not None and cfg.picture_interval and step % cfg.picture_interval == 0:
-                _log_picture(writer, model, task, curriculum.level, picture_generator, sequences)
-
-            if (
-                cfg.stop_when_learned
-                and learned_at is None
-                and curriculum.complete
-                and curriculum.ema is not None
-                and curriculum.ema < 10 * converge_threshold
-                and step % cfg.eval_interval == 0
-            ):
-                final_eval = stop_test(
-                    model, task, cfg.eval_sequences, cfg.eval_top_share, eval_generator, world_size, device
-                )
-                if writer is not None:
-                    writer.add_scalar("eval/bit_errors_per_sequence", final_eval["bit_errors"], sequences)
-                    writer.add_scalar("eval/cost", final_eval["cost"], sequences)
-                    if "top" in final_eval:
-                        writer.add_scalar("eval/cost_at_top_level", final_eval["top"]["cost"], sequences)
-                if (
-                    final_eval["cost"] < converge_threshold
-                    and final_eval.get("top", final_eval)["cost"] < converge_threshold
-                ):
-                    learned = True
-                    learned_at = {
-                        "step": step,
-                        "sequences": sequences,
-                        "seconds": round(time.perf_counter() - t_start, 3),
-                    }
-                    if cfg.steps_after_learned == 0:
-                        break
-                    for group in optimizer.param_groups:
-                        group["lr"] *= cfg.lr_after_learned
-            if step % cfg.report_interval == 0:
-                elapsed = time.perf_counter() - t_start
-                save_checkpoint()
-        if learned_at is not None and cfg.steps_after_learned and step >= learned_at["step"] + cfg.steps_after_learned:
-            # the same training-range check once more, to report the machine that is kept
-            final_eval = stop_test(
-                model, task, cfg.eval_sequences, cfg.eval_top_share, eval_generator, world_size, device
-            )
-    finally:
-        elapsed = time.perf_counter() - t_start
-        # Leaving on an exception, the other processes may sit in another collective: a gather
-        # now would wait for them for ever. Process 0 then saves what it has, without the
-        # others' data streams (a resume redraws theirs from their seeds).
-        failing = sys.exc_info()[0] is not None and world_size > 1
-        if step > 0:
-            save_checkpoint(collective=not failing)
-        if bar is not None:
-            bar.close()
-        if writer is not None:
-            writer.close()
-        if metrics_file is not None:
-            metrics_file.close()
-        for sig, handler in old_handlers.items():
-            signal.signal(sig, handler)
+        state.restore(data, rank, device, cfg.learning_rate)
+    converge = task.learned_below if cfg.converge_threshold is None else cfg.converge_threshold
+    params = [p for p in state.model.parameters() if p.requires_grad]
+    wrapped = distributed.wrap(state.model)
+    run = Run(cfg, task, model_config, device, rank, world_size, wrapped, memory_sizes, converge, params)
+    outcome = _loop(run, state, progress, on_step)
     if joined_here and world_size > 1:
         # DistributedDataParallel's reducer keeps the gloo process group (and its threads) alive:
         # free it before leaving the group, or those threads are torn down at interpreter exit,
         # which can abort the process after a complete run.
-        del train_model
+        del run
         gc.collect()
         distributed.teardown()
-    if main_process and cfg.train_log_dir:
+    return _summary(cfg, state, outcome, task, rank, world_size)
+
+
+@dataclass
+class Outcome:
+    """How the loop ended."""
+
+    interrupted: bool = False
+    time_up: bool = False
+    final_eval: dict | None = None
+    recoveries: int = 0
+
+
+def _loop(run: Run, state: TrainState, progress: bool, on_step) -> Outcome:
+    """Step until the budget, the step limit, a signal or the stop rule ends the run; save on the way out."""
+    cfg, task = run.cfg, run.task
+    outcome = Outcome()
+    log = RunLog(cfg, task, state.step, progress and run.main_process, run.main_process)
+    run_start = time.perf_counter()  # max_seconds is a budget for this run alone
+    t_start = run_start - state.elapsed  # "seconds" in logs count every run of this directory
+    bad_in_a_row = 0
+    with StopSignals() as signals:
+        try:
+            while not _finished(state, cfg, outcome):
+                result = train_step(run, state)
+                late = cfg.max_seconds is not None and time.perf_counter() - run_start >= cfg.max_seconds
+                finite, cost, outcome.interrupted, outcome.time_up = _agree(result, signals.raised, late)
+                state.step += 1
+                if not finite:
+                    state.skipped += 1  # second line of defence: never apply a non-finite update
+                    bad_in_a_row += 1
+                    log.skipped(state)
+                    if bad_in_a_row >= cfg.max_bad_steps:
+                        _recover(run, state, bad_in_a_row, log)
+                        outcome.recoveries, bad_in_a_row = outcome.recoveries + 1, 0
+                    continue
+                bad_in_a_row = 0
+                state.optimizer.step()
+                state.sequences += cfg.batch_size * run.world_size
+                widened = state.curriculum.update(cost)
+                if on_step is not None:
+                    on_step(state.step, state.model)
+                log.step(state, result, widened, time.perf_counter() - t_start)
+                if _stop_test_due(run, state) and _run_stop_test(run, state, outcome, log, t_start):
+                    if cfg.steps_after_learned == 0:
+                        break
+                    state.scale_learning_rate(cfg.lr_after_learned)
+                if state.step % cfg.report_interval == 0:
+                    state.elapsed = time.perf_counter() - t_start
+                    run.save(state)
+            if state.learned_at is not None and cfg.steps_after_learned and _polished(state, cfg):
+                # the same training-range check once more, to report the machine that is kept
+                outcome.final_eval = _stop_test_once(run, state)
+        finally:
+            state.elapsed = time.perf_counter() - t_start
+            # Leaving on an exception, the other processes may sit in another collective: a gather
+            # now would wait for them for ever. Process 0 then saves what it has, without the
+            # others' data streams (a resume redraws theirs from their seeds).
+            failing = sys.exc_info()[0] is not None and run.world_size > 1
+            if state.step > 0:
+                run.save(state, collective=not failing)
+            log.close()
+    return outcome
+
+
+def _polished(state: TrainState, cfg: TrainConfig) -> bool:
+    """The steps after learning are done."""
+    return state.learned_at is not None and state.step >= state.learned_at["step"] + cfg.steps_after_learned
+
+
+def _finished(state: TrainState, cfg: TrainConfig, outcome: Outcome) -> bool:
+    return state.step >= cfg.max_steps or outcome.interrupted or outcome.time_up or _polished(state, cfg)
+
+
+def _agree(result: StepResult, interrupted: bool, out_of_time: bool) -> tuple[bool, float | torch.Tensor, bool, bool]:
+    """Whether the step is finite, its cost for the curriculum, and whether to stop. One host read
+    a step; data-parallel, one collective, so that every process makes the same decisions (the
+    cost is then the mean over the processes)."""
+    finite = torch.isfinite(result.loss) & torch.isfinite(result.grad_norm)
+    cost = result.metrics["cost"].double()  # float64: the running mean's arithmetic is the host's
+    if not distributed.active():
+        return bool(finite), cost, interrupted, out_of_time
+    ok, mean_cost, stop, late = distributed.mean([float(finite), float(cost), float(interrupted), float(out_of_time)])
+    return ok >= 1, mean_cost, stop > 0, late > 0
+
+
+def _stop_test_due(run: Run, state: TrainState) -> bool:
+    """Whether to run the held-out stop test now: not yet learned, the whole range in training, at
+    an eval interval, and the running training cost within ten times the threshold."""
+    c = state.curriculum
+    return (
+        run.cfg.stop_when_learned
+        and state.learned_at is None
+        and c.complete
+        and state.step % run.cfg.eval_interval == 0
+        and c.ema is not None
+        and float(c.ema) < 10 * run.converge_threshold
+    )
+
+
+def _stop_test_once(run: Run, state: TrainState) -> dict:
+    cfg = run.cfg
+    return stop_test(
+        state.model, run.task, cfg.eval_sequences, cfg.eval_top_share, state.streams.eval, run.world_size, run.device
+    )
+
+
+def _run_stop_test(run: Run, state: TrainState, outcome: Outcome, log: RunLog, t_start: float) -> bool:
+    """Run the stop test; True (and ``learned_at`` set) when it passes."""
+    outcome.final_eval = result = _stop_test_once(run, state)
+    log.stop_test(result, state.sequences)
+    passed = result["cost"] < run.converge_threshold and result.get("top", result)["cost"] < run.converge_threshold
+    if passed:
+        state.learned_at = {
+            "step": state.step,
+            "sequences": state.sequences,
+            "seconds": round(time.perf_counter() - t_start, 3),
+        }
+    return passed
+
+
+def _recover(run: Run, state: TrainState, count: int, log: RunLog) -> None:
+    """Many non-finite steps in a row: go back to the last good checkpoint, halve the lr."""
+    last = ckpt.latest(run.cfg.checkpoint_dir)
+    lowered = [group["lr"] * 0.5 for group in state.optimizer.param_groups]
+    if last is not None:
+        good = ckpt.load(last)
+        state.model.load_state_dict(good["model"])
+        state.optimizer.load_state_dict(good["optimizer"])
+    for group, lr in zip(state.optimizer.param_groups, lowered):
+        group["lr"] = lr
+    where = f"restored {last.name}" if last is not None else "no checkpoint yet to restore"
+    if run.main_process:
+        log.warn(
+            f"{count} non-finite steps in a row at step {state.step}: {where}, learning rate lowered to "
+            f"{state.optimizer.param_groups[0]['lr']:.3g}"
+        )
+
+
+def _summary(cfg: TrainConfig, state: TrainState, outcome: Outcome, task: Task, rank: int, world_size: int) -> dict:
+    """Write summary.json (process 0) and return what the run did."""
+    learned = state.learned_at is not None
+    if rank == 0 and cfg.train_log_dir:
         summary = {
             "task": cfg.task,
             "model": cfg.model,
             "seed": cfg.seed,
             "learned": learned,
-            "learned_at": learned_at,
-            "time_up": time_up,
-            "interrupted": interrupted["flag"],
-            "step": step,
-            "sequences": sequences,
-            "seconds": round(elapsed, 3),
-            "final_eval": final_eval,
+            "learned_at": state.learned_at,
+            "time_up": outcome.time_up,
+            "interrupted": outcome.interrupted,
+            "step": state.step,
+            "sequences": state.sequences,
+            "seconds": round(state.elapsed, 3),
+            "final_eval": outcome.final_eval,
         }
         (Path(cfg.train_log_dir) / "summary.json").write_text(json.dumps(summary, indent=1))
     return {
         "rank": rank,
         "world_size": world_size,
         "batch_size": cfg.batch_size * world_size,
-        "step": step,
-        "sequences": sequences,
-        "seconds": elapsed,
+        "step": state.step,
+        "sequences": state.sequences,
+        "seconds": state.elapsed,
         "learned": learned,
-        "learned_at": learned_at,
-        "interrupted": interrupted["flag"],
-        "time_up": time_up,
-        "final_eval": final_eval,
-        "skipped_steps": skipped,
-        "recoveries": recoveries,
-        "learning_rate": optimizer.param_groups[0]["lr"],
-        "level": curriculum.level,
-        "model": model,
+        "learned_at": state.learned_at,
+        "interrupted": outcome.interrupted,
+        "time_up": outcome.time_up,
+        "final_eval": outcome.final_eval,
+        "skipped_steps": state.skipped,
+        "recoveries": outcome.recoveries,
+        "learning_rate": state.optimizer.param_groups[0]["lr"],
+        "level": state.curriculum.level,
+        "model": state.model,
         "task": task,
         "checkpoint": str(ckpt.latest(cfg.checkpoint_dir)),
     }
+
+
+class StopSignals:
+    """Ctrl-C, and what a scheduler or ``docker stop`` sends before killing: note it, so that the
+    loop finishes its step, saves and exits (handlers installed only in the main thread)."""
+
+    def __init__(self):
+        self.raised = False
+        self._old: dict = {}
+
+    def _note(self, signum, frame):
+        self.raised = True
+
+    def __enter__(self) -> StopSignals:
+        if _main_thread():
+            self._old = {sig: signal.signal(sig, self._note) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+class RunLog:
+    """Metrics, TensorBoard, the progress bar and pictures. The step metrics are summed on the
+    device and read once per ``log_interval`` (one host synchronisation per interval); a row is
+    the mean over the steps since the last one."""
+
+    KEYS = ("loss", "bits", "bit_errors", "cost", "grad_norm")
+
+    def __init__(self, cfg: TrainConfig, task: Task, step: int, progress: bool, main: bool):
+        self.cfg, self.task = cfg, task
+        self.writer = _open_writer(cfg.train_log_dir) if main else None
+        self.file = (
+            open(Path(cfg.train_log_dir) / "metrics.jsonl", "a")  # noqa: SIM115 (closed in close())
+            if cfg.train_log_dir and main
+            else None
+        )
+        self.bar = _progress_bar(progress, step)
+        self.sums: torch.Tensor | None = None
+        self.count = 0
+        self.last_time, self.last_sequences = time.perf_counter(), None  # type: float, int | None
+
+    def step(self, state: TrainState, result: StepResult, widened: bool, seconds: float) -> None:
+        m = result.metrics
+        values = torch.stack([result.loss, m["bits"], m["bit_errors"], m["cost"], result.grad_norm]).double()
+        self.sums = values if self.sums is None else self.sums + values
+        self.count += 1
+        if state.step % self.cfg.log_interval == 0 or widened:
+            self._write(state, seconds)
+        if self.writer is not None and self.cfg.picture_interval and state.step % self.cfg.picture_interval == 0:
+            level, stream = state.curriculum.level, state.streams.picture
+            _log_picture(self.writer, state.model, self.task, level, stream, state.sequences)
+
+    def _write(self, state: TrainState, seconds: float) -> None:
+        assert self.sums is not None
+        means = distributed.mean((self.sums / self.count).tolist())  # the interval's one host read
+        self.sums, self.count = None, 0
+        row = {"step": state.step, "sequences": state.sequences, "seconds": round(seconds, 3)}
+        row.update(zip(self.KEYS, means))
+        row["level"] = state.curriculum.level
+        if self.writer is not None:
+            _log_scalars(self.writer, row)
+        if self.file is not None:
+            self.file.write(json.dumps(row) + "\n")
+            self.file.flush()
+        now = time.perf_counter()
+        if self.bar is not None:
+            done = state.sequences - (self.last_sequences if self.last_sequences is not None else state.sequences)
+            rate = done / max(now - self.last_time, 1e-9)
+            self.bar.update(state.step - self.bar.n)
+            self.bar.set_postfix_str(
+                f"loss {row['loss']:.4f} | bit errors/seq {row['bit_errors']:.2f} | {rate:.0f} seq/s | "
+                f"{self.task.level_name} {self.task.min_level}-{state.curriculum.level}"
+            )
+        self.last_time, self.last_sequences = now, state.sequences
+
+    def skipped(self, state: TrainState) -> None:
+        if self.writer is not None:
+            self.writer.add_scalar("train/skipped_steps", state.skipped, state.sequences)
+
+    def stop_test(self, result: dict, sequences: int) -> None:
+        if self.writer is not None:
+            self.writer.add_scalar("eval/bit_errors_per_sequence", result["bit_errors"], sequences)
+            self.writer.add_scalar("eval/cross_entropy_bits_per_sequence", result["bits"], sequences)
+            self.writer.add_scalar("eval/cost", result["cost"], sequences)
+            if "top" in result:
+                self.writer.add_scalar("eval/cost_at_top_level", result["top"]["cost"], sequences)
+
+    def warn(self, message: str) -> None:
+        (self.bar.write if self.bar is not None else print)(f"warning: {message}")
+
+    def close(self) -> None:
+        for thing in (self.bar, self.writer, self.file):
+            if thing is not None:
+                thing.close()
 
 
 def stop_test(
@@ -595,9 +738,7 @@ def check_matches(data: dict, kind: str, model_config: dict, task: str, task_opt
             f"the checkpoint in {where} was trained on task {data['task']['name']!r}, not "
             f"{task!r}: use another --checkpoint_dir"
         )
-    stored = data["model_config"]
-    if kind == "ntm":  # settings added since the checkpoint was written take their defaults
-        stored = NTMConfig.from_dict(stored).to_dict()
+    stored = model_kind(kind).normalise(data["model_config"])  # newer settings at their defaults
     for name, value in model_config.items():
         if stored.get(name) != value:
             raise ckpt.CheckpointError(
@@ -644,18 +785,14 @@ def _log_picture(writer, model, task: Task, level: int, generator: torch.Generat
         writer.add_figure("weightings", fig, sequences)
 
 
-def _log(writer, metrics_file, row: dict) -> None:
-    if writer is not None:
-        x = row["sequences"]
-        writer.add_scalar("train/loss", row["loss"], x)
-        writer.add_scalar("train/bits_per_sequence", row["bit_errors"], x)
-        writer.add_scalar("train/cross_entropy_bits_per_sequence", row["bits"], x)
-        writer.add_scalar("train/cost", row["cost"], x)
-        writer.add_scalar("train/grad_norm", row["grad_norm"], x)
-        writer.add_scalar("train/curriculum_level", row["level"], x)
-    if metrics_file is not None:
-        metrics_file.write(json.dumps(row) + "\n")
-        metrics_file.flush()
+def _log_scalars(writer, row: dict) -> None:
+    x = row["sequences"]
+    writer.add_scalar("train/loss", row["loss"], x)
+    writer.add_scalar("train/bit_errors_per_sequence", row["bit_errors"], x)
+    writer.add_scalar("train/cross_entropy_bits_per_sequence", row["bits"], x)
+    writer.add_scalar("train/cost", row["cost"], x)
+    writer.add_scalar("train/grad_norm", row["grad_norm"], x)
+    writer.add_scalar("train/curriculum_level", row["level"], x)
 
 
 def _progress_bar(enabled: bool, initial: int):

@@ -25,7 +25,7 @@ def load_pretrained(task: str = "copy") -> dict:
 
 def load_model(task: str = "copy"):
     """The shipped model for ``task``, ready to run (eval mode)."""
-    from ..train import build_model
+    from ..registry import build_model
 
     data = load_pretrained(task)
     model = build_model(data["model_kind"], data["model_config"])
@@ -60,9 +60,10 @@ def manifest() -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def record(task: str, command: str, sequences: int = 1000) -> dict:
+def record(task: str, command: str | None = None, sequences: int = 1000, note: str | None = None) -> dict:
     """Measure the shipped ``task`` model on fresh sequences of its training range and store the
-    figure, with the command that trained it, in manifest.json."""
+    figures (its cost, cross-entropy bits per sequence, wrong bits per sequence), with the command
+    that trained it, in manifest.json. ``command`` and ``note`` default to the stored ones (``note=""`` drops it)."""
     import json
     from pathlib import Path
 
@@ -74,19 +75,25 @@ def record(task: str, command: str, sequences: int = 1000) -> dict:
     data = load_pretrained(task)
     t = make_task(data["task"]["name"], data["task"]["options"])
     e = evaluate(load_model(task), t, sequences, torch.Generator().manual_seed(2024))
+    path = Path(__file__).parent / "manifest.json"
+    entries = json.loads(path.read_text()) if path.exists() else {}
+    old = entries.get(task, {})
     entry = {
-        "command": command,
+        "command": command or old.get("command", ""),
         "task_options": data["task"]["options"],
         "model_kind": data["model_kind"],
         "sequences_trained": data.get("sequences"),
         "cost_name": t.cost_name,
         "training_range_cost": round(e["cost"], 4),
+        "cross_entropy_bits": round(e["bits"], 4),
         "bit_errors": round(e["bit_errors"], 4),
+        "sequences": sequences,
         "meets_target": e["cost"] < t.learned_below,
         "target": t.learned_below,
     }
-    path = Path(__file__).parent / "manifest.json"
-    entries = json.loads(path.read_text()) if path.exists() else {}
+    note = old.get("note") if note is None else note  # "" drops a stored note
+    if note:
+        entry["note"] = note
     entries[task] = entry
     path.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")
     return entry

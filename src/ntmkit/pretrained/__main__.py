@@ -1,15 +1,21 @@
 """python -m ntmkit.pretrained CHECKPOINT_OR_DIR TASK "COMMAND THAT TRAINED IT"
+python -m ntmkit.pretrained record TASK [TASK ...]
 
-Writes the model part of a training checkpoint as the shipped model for TASK and records, in
-manifest.json, the command that made it and its cost on 1,000 fresh sequences of its training
-range (the shipped-model test checks that figure).
+The first form writes the model part of a training checkpoint as the shipped model for TASK and
+records, in manifest.json, the command that made it and its figures on 1,000 fresh sequences of
+its training range (the shipped-model test checks them). The second measures shipped models
+again, keeping their stored commands.
 """
 
 import sys
 
 from . import export, record
 
-if len(sys.argv) != 4:
-    sys.exit(__doc__.strip().splitlines()[0])
-print(export(sys.argv[1], sys.argv[2]))
-print(record(sys.argv[2], sys.argv[3]))
+if len(sys.argv) >= 3 and sys.argv[1] == "record":
+    for task in sys.argv[2:]:
+        print(task, record(task))
+elif len(sys.argv) == 4:
+    print(export(sys.argv[1], sys.argv[2]))
+    print(record(sys.argv[2], sys.argv[3]))
+else:
+    sys.exit("\n".join(__doc__.strip().splitlines()[:2]))

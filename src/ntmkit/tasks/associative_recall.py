@@ -66,25 +66,31 @@ class AssociativeRecallTask(Task):
             "associative_recall: number of items",
         )
         nmax = int(items.max())
-        total = torch.tensor([self.steps(int(n)) for n in items])
+        total = (k + 1) * (items + 1) + 1 + k
         t = int(total.max())
         vectors = torch.randint(0, 2, (batch_size, nmax, k, d), generator=generator).float()
         # The queried item is one of the first n - 1 (it must have a successor).
         query = (torch.rand(batch_size, generator=generator) * (items - 1)).long()
+        flat = vectors.reshape(batch_size, nmax * k, d)  # every item's vectors in a row
+
+        def vectors_at(index: torch.Tensor) -> torch.Tensor:  # [B, T] row indices -> [B, T, d]
+            return flat.gather(1, index.clamp(0, nmax * k - 1).unsqueeze(-1).expand(-1, -1, d))
+
+        steps = torch.arange(t).expand(batch_size, t)
+        n, q = items.unsqueeze(1), query.unsqueeze(1)
+        block, offset = steps // (k + 1), steps % (k + 1)  # item j fills steps j(k+1) .. j(k+1)+k
+        in_items = block < n
+        is_data = in_items & (offset > 0)
+        rel = steps - n * (k + 1)  # 0: query delimiter, 1..k: the query, k+1: delimiter again
+        is_query = (rel >= 1) & (rel <= k)
+        out = rel - (k + 2)  # 0..k-1: the answer
+        is_answer = (out >= 0) & (out < k)
+        zero = torch.zeros(())
         inputs = torch.zeros(batch_size, t, d + 2)
-        targets = torch.zeros(batch_size, t, d)
-        mask = torch.zeros(batch_size, t)
-        for i in range(batch_size):
-            n, q = int(items[i]), int(query[i])
-            for j in range(n):
-                start = j * (k + 1)
-                inputs[i, start, d] = 1.0
-                inputs[i, start + 1 : start + 1 + k, :d] = vectors[i, j]
-            start = n * (k + 1)
-            inputs[i, start, d + 1] = 1.0
-            inputs[i, start + 1 : start + 1 + k, :d] = vectors[i, q]
-            inputs[i, start + 1 + k, d + 1] = 1.0
-            out = start + 2 + k
-            targets[i, out : out + k] = vectors[i, q + 1]
-            mask[i, out : out + k] = 1.0
+        inputs[..., :d] = torch.where(is_data.unsqueeze(-1), vectors_at(block * k + offset - 1), zero)
+        inputs[..., :d] += torch.where(is_query.unsqueeze(-1), vectors_at(q * k + rel - 1), zero)
+        inputs[..., d] = (in_items & (offset == 0)).float()
+        inputs[..., d + 1] = ((rel == 0) | (rel == k + 1)).float()
+        targets = torch.where(is_answer.unsqueeze(-1), vectors_at((q + 1) * k + out), zero)
+        mask = is_answer.float()
         return Batch(inputs, targets, mask, total, items)

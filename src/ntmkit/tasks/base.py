@@ -102,8 +102,9 @@ class Task(ABC):
             raise TaskError(f"{self.name} has no axis {axis!r}: choose one of {', '.join(self.axes)}")
         return self.axes[axis]
 
-    def cost(self, score: dict) -> float:
-        """The headline number of a :meth:`score` result (lower is better)."""
+    def cost(self, score: dict):
+        """The headline number of a :meth:`score` (floats) or :meth:`metrics` (tensors) result;
+        lower is better."""
         return score["bit_errors"]
 
     def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
@@ -113,26 +114,32 @@ class Task(ABC):
         return (per_bit * mask).sum() / (mask.sum() * logits.shape[-1]).clamp_min(1.0)
 
     @torch.no_grad()
-    def score(self, logits: torch.Tensor, batch: Batch) -> dict:
-        """Cost in bits per sequence: cross-entropy in bits and output bits wrong after
-        thresholding at 0.5, counted only where a target is defined.
+    def metrics(self, logits: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
+        """The scores of one batch as tensors on the logits' device (no host synchronisation).
 
-        Returns plain floats: ``bits`` (cross-entropy bits per sequence), ``bit_errors`` (wrong
-        bits per sequence), ``target_bits`` (output bits scored per sequence), ``perfect`` (share
-        of sequences with no wrong bit) and ``errors_per_sample`` (a ``[B]`` tensor).
+        Returns 0-dim tensors ``bits`` (cross-entropy in bits per sequence), ``bit_errors`` (output
+        bits wrong after thresholding at 0.5, per sequence), ``target_bits`` (output bits scored
+        per sequence) and ``perfect`` (share of sequences with no wrong bit), each counted only
+        where a target is defined, and ``errors_per_sample`` (``[B]``). Tasks add their own.
         """
         mask = batch.mask.unsqueeze(-1).to(logits.dtype)
         b = logits.shape[0]
         ce = F.binary_cross_entropy_with_logits(logits, batch.targets, reduction="none")
         wrong = ((logits > 0).to(logits.dtype) != batch.targets).to(logits.dtype) * mask
         per_sample = wrong.sum(dim=(1, 2))
-        result = {
-            "bits": float((ce * mask).sum() / (b * math.log(2))),
-            "bit_errors": float(per_sample.sum() / b),
-            "target_bits": float(mask.sum() * logits.shape[-1] / b),
-            "perfect": float((per_sample == 0).to(torch.float32).mean()),
+        return {
+            "bits": (ce * mask).sum() / (b * math.log(2)),
+            "bit_errors": per_sample.sum() / b,
+            "target_bits": mask.sum() * logits.shape[-1] / b,
+            "perfect": (per_sample == 0).to(torch.float32).mean(),
             "errors_per_sample": per_sample,
         }
+
+    @torch.no_grad()
+    def score(self, logits: torch.Tensor, batch: Batch) -> dict:
+        """:meth:`metrics` as plain floats (``errors_per_sample`` stays a ``[B]`` tensor), plus
+        ``cost``, the task's headline number (:meth:`cost`)."""
+        result: dict = {k: float(v) if v.dim() == 0 else v for k, v in self.metrics(logits, batch).items()}
         result["cost"] = self.cost(result)
         return result
 

@@ -112,13 +112,12 @@ class NGramsTask(Task):
         return (nll * batch.mask.cpu().double()).sum(1)
 
     @torch.no_grad()
-    def score(self, logits, batch) -> dict:
-        result = super().score(logits, batch)
-        result["optimal_bits"] = float(self.optimal_bits(batch).mean())
-        result["cost"] = self.cost(result)
+    def metrics(self, logits, batch) -> dict[str, torch.Tensor]:
+        result = super().metrics(logits, batch)
+        result["optimal_bits"] = self.optimal_bits(batch).mean().to(logits.device)
         return result
 
-    def cost(self, score: dict) -> float:
+    def cost(self, score: dict):
         if "optimal_bits" not in score:
             return float("inf")
         return score["bits"] - score["optimal_bits"]

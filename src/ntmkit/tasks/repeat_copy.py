@@ -58,12 +58,12 @@ class RepeatCopyTask(Task):
             raise TaskError(f"repeat_copy: repeat_std must be > 0, got {self.repeat_std}")
 
     @torch.no_grad()
-    def score(self, logits: torch.Tensor, batch: Batch) -> dict:
+    def metrics(self, logits: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
         """The base scores, plus ``end_marker_errors``: wrong bits per sequence on the end-marker
         channel alone (a marker missed, late, early or repeated after a repeat)."""
-        result = super().score(logits, batch)
+        result = super().metrics(logits, batch)
         wrong = ((logits[..., self.bits] > 0).to(logits.dtype) != batch.targets[..., self.bits]).to(logits.dtype)
-        result["end_marker_errors"] = float((wrong * batch.mask.to(logits.dtype)).sum() / logits.shape[0])
+        result["end_marker_errors"] = (wrong * batch.mask.to(logits.dtype)).sum() / logits.shape[0]
         return result
 
     def encode_repeats(self, repeats: torch.Tensor) -> torch.Tensor:

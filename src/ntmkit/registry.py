@@ -1,0 +1,75 @@
+"""The model registry: each kind of model by name, with its config class and model class.
+
+Training, testing, evaluation and the pretrained loader look a model up here (``MODELS[name]``)
+instead of branching on its name; adding a model is one entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .errors import ConfigError
+from .model import NTM, LSTMBaseline, LSTMConfig, NTMConfig
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """How to configure and build one kind of model.
+
+    ``config_class`` has ``input_size`` and ``output_size`` first and ``to_dict``/``from_dict``;
+    ``model_class`` has ``from_config``. ``flag_fields`` maps the command line's size flags to
+    this model's config fields where they are named differently. ``has_memory``: the model has a
+    memory (and the memory and head settings apply to it).
+    """
+
+    name: str
+    label: str
+    config_class: Any
+    model_class: Any
+    has_memory: bool
+    flag_fields: dict[str, str]
+
+    def config(self, input_size: int, output_size: int, options: dict) -> dict:
+        """The config dict (as a checkpoint stores it) of this model for a task's sizes."""
+        return self.config_class(input_size, output_size, **options).to_dict()
+
+    def normalise(self, stored: dict) -> dict:
+        """A stored config with settings added since it was written at their defaults."""
+        return self.config_class.from_dict(stored).to_dict()
+
+    def build(self, config: dict) -> torch.nn.Module:
+        return self.model_class.from_config(self.config_class.from_dict(config))
+
+
+MODELS: dict[str, ModelKind] = {
+    "ntm": ModelKind(
+        "ntm",
+        "NTM",
+        NTMConfig,
+        NTM,
+        has_memory=True,
+        flag_fields={"maximum_shifts": "shift_range"},
+    ),
+    "lstm": ModelKind(
+        "lstm",
+        "LSTM baseline",
+        LSTMConfig,
+        LSTMBaseline,
+        has_memory=False,
+        flag_fields={"controller_size": "hidden_size", "controller_layers": "num_layers"},
+    ),
+}
+
+
+def model_kind(name: str) -> ModelKind:
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def build_model(name: str, config: dict) -> torch.nn.Module:
+    """Rebuild a model from its name and config dict (as stored in a checkpoint)."""
+    return model_kind(name).build(config)
