@@ -60,3 +60,28 @@ def test_compiled_step_matches_eager(kw, dtype, tol):
     assert torch.allclose(outs[0][1], outs[1][1], atol=tol, rtol=tol)
     for name in grads[0]:
         assert torch.allclose(grads[0][name], grads[1][name], atol=tol, rtol=tol), name
+
+
+def test_one_compiled_graph_serves_every_memory_size_and_matches_eager():
+    torch.manual_seed(1)
+    eager = NTM(5, 4, controller_size=16, memory_locations=16, memory_vector_size=6)
+    fast = copy.deepcopy(eager).compile_step(vary_memory=True)
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    graphs = []
+    for rows, steps in ((8, 5), (12, 3), (16, 7), (8, 4)):
+        x = torch.rand(2, steps, 5)
+        outs = []
+        for model in (eager, fast):
+            model.zero_grad()
+            y, state = model(x, memory_locations=rows)
+            y.sum().backward()
+            outs.append((y.detach(), state.memory.detach(), model.cell.output.weight.grad.clone()))
+        assert state.memory.shape == (2, rows, 6)
+        for a, b in zip(*outs):
+            assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
+        graphs.append(torch._dynamo.utils.counters["stats"]["unique_graphs"])
+    # compiled for the first size (and once more when a size first differs: the symbolic graph),
+    # then never again
+    assert graphs[-1] == graphs[2] and graphs[-1] <= 2, graphs
+    assert not torch._dynamo.utils.counters["graph_break"]

@@ -29,13 +29,9 @@ def compile_step(cell, vary_memory: bool = False):
             setattr(config, name, RECOMPILE_LIMIT)
     if not vary_memory:
         return torch.compile(cell.step, dynamic=False)
-    compiled = torch.compile(cell.step, dynamic=None)
-
-    def step(x, state):
-        mark_memory_dynamic(state)
-        return compiled(x, state)
-
-    return step
+    # The caller marks the memory dimension of each sequence's initial state (mark_memory_dynamic);
+    # the later steps' states are the graph's own outputs and match its symbolic size.
+    return torch.compile(cell.step, dynamic=None)
 
 
 def mark_memory_dynamic(state) -> None:

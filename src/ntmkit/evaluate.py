@@ -49,13 +49,6 @@ def evaluate(
     return result
 
 
-def generalisation(
-    model: torch.nn.Module, task: Task, levels: list[int], sequences: int, generator: torch.Generator, device="cpu"
-) -> list[dict]:
-    """Bit errors per sequence at each of ``levels``: one row per level."""
-    return [{"level": lv, **evaluate(model, task, sequences, generator, level=lv, device=device)} for lv in levels]
-
-
 def along_axis(
     model: torch.nn.Module,
     task: Task,

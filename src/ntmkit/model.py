@@ -291,6 +291,7 @@ class NTM(nn.Module):
         self.config = NTMConfig(input_size, output_size, **kwargs)
         self.cell = NTMCell(self.config)
         self._compiled_step = None
+        self._vary_memory = False
 
     def compile_step(self, enabled: bool = True, vary_memory: bool = False) -> NTM:
         """Run the training step through ``torch.compile`` (the fast path; see :mod:`ntmkit.engine`).
@@ -302,6 +303,7 @@ class NTM(nn.Module):
         from .engine import compile_step
 
         self._compiled_step = compile_step(self.cell, vary_memory) if enabled else None
+        self._vary_memory = enabled and vary_memory
         return self
 
     @classmethod
@@ -347,6 +349,10 @@ class NTM(nn.Module):
             if (self._compiled_step is not None and torch.is_grad_enabled() and not return_trace)
             else self.cell.step
         )
+        if step is self._compiled_step and self._vary_memory:
+            from .engine import mark_memory_dynamic
+
+            mark_memory_dynamic(state)  # one graph for every memory size (once per sequence)
         if lengths is not None:
             lengths = lengths.to(x.device)
         outputs = []

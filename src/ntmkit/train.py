@@ -442,7 +442,7 @@ def _loop(run: Run, state: TrainState, progress: bool, on_step) -> Outcome:
     bad_in_a_row = 0
     with StopSignals() as signals:
         try:
-            while not _finished(state, cfg, outcome):
+            while not (_finished(state, cfg, outcome) or signals.raised):
                 result = train_step(run, state)
                 late = cfg.max_seconds is not None and time.perf_counter() - run_start >= cfg.max_seconds
                 finite, cost, outcome.interrupted, outcome.time_up = _agree(result, signals.raised, late)
@@ -473,6 +473,7 @@ def _loop(run: Run, state: TrainState, progress: bool, on_step) -> Outcome:
                 # the same training-range check once more, to report the machine that is kept
                 outcome.final_eval = _stop_test_once(run, state)
         finally:
+            outcome.interrupted = outcome.interrupted or signals.raised
             state.elapsed = time.perf_counter() - t_start
             # Leaving on an exception, the other processes may sit in another collective: a gather
             # now would wait for them for ever. Process 0 then saves what it has, without the
