@@ -16,6 +16,7 @@ from .errors import NTMError
 from .options import (
     MODEL_FLAGS,
     NTM_ONLY_FLAGS,
+    OPTIONS,
     TASK_FLAGS,
     UsageError,
     apply_preset,
@@ -57,40 +58,6 @@ def task_from_checkpoint(args) -> None:
         args.task = ckpt.load(path)["task"]["name"]
 
 
-POSITIVE = (
-    "controller_size",
-    "controller_layers",
-    "memory_locations",
-    "memory_vector_size",
-    "read_heads",
-    "write_heads",
-    "max_sequence",
-    "min_sequence",
-    "in_bits",
-    "out_bits",
-    "epochs",
-    "batches",
-    "steps_per_epoch",
-    "max_to_keep",
-    "report_interval",
-    "sequences",
-    "threads",
-    "curriculum_start",
-    "curriculum_step",
-    "maximum_shifts",
-    "nproc",
-    "min_repeats",
-    "max_repeats",
-    "min_items",
-    "max_items",
-    "item_length",
-    "ngram",
-    "sort_outputs",
-    "seeds",
-    "jobs",
-)
-
-
 def validate(args, command: str | None = None) -> None:
     """Check every option before anything is read or written."""
     if command in ("train", "test", "visualize", "evaluate"):
@@ -119,18 +86,13 @@ def validate(args, command: str | None = None) -> None:
 
 
 def _check_integers(args) -> None:
-    if getattr(args, "first_seed", None) is not None and args.first_seed < 0:
-        raise UsageError(f"--first_seed must be >= 0, got {args.first_seed}")
-    for name in POSITIVE:
-        v = getattr(args, name, None)
-        if v is not None and v < 1:
-            raise UsageError(f"--{name} must be a positive integer, got {v}")
+    for option in OPTIONS:
+        v = getattr(args, option.name, None)
+        if option.type is int and v is not None and v < option.least:
+            bound = "a positive integer" if option.least == 1 else f">= {option.least}"
+            raise UsageError(f"--{option.name} must be {bound}, got {v}")
     if value(args, "maximum_shifts") % 2 == 0:
         raise UsageError(f"--maximum_shifts must be odd (3 means shifts -1, 0, +1), got {args.maximum_shifts}")
-    if args.steps_after_learned is not None and args.steps_after_learned < 0:
-        raise UsageError(f"--steps_after_learned must be >= 0, got {args.steps_after_learned}")
-    if args.seed is not None and args.seed < 0:
-        raise UsageError(f"--seed must be >= 0, got {args.seed}")
 
 
 def _check_task_flags(args) -> None:

@@ -18,7 +18,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from .model import NTMConfig
+from .model import LSTMConfig, NTMConfig
 from .registry import MODELS, model_kind
 from .tasks import TASKS
 from .train import TrainConfig
@@ -33,7 +33,8 @@ class UsageError(Exception):
 @dataclass(frozen=True)
 class Option:
     """One flag. ``default``: a value, or ``(dataclass, field)`` whose default it takes.
-    ``action``: "value", "flag" (store_true) or "bool" (--x / --no-x)."""
+    ``action``: "value", "flag" (store_true) or "bool" (--x / --no-x). ``least``: the smallest
+    value an integer flag takes."""
 
     name: str
     group: str
@@ -42,6 +43,7 @@ class Option:
     type: Any = None
     choices: tuple | None = None
     action: str = "value"
+    least: int = 1
 
 
 def _field(cls, name: str):
@@ -115,13 +117,13 @@ OPTIONS: tuple[Option, ...] = (
            "machine to generalise), full (always --memory_locations) or sizes such as 32,64,128",
            (T, "memory_sizes")),
     Option("steps_after_learned", "training", "once the stop test passes, train this many more steps before "
-           "stopping", (T, "steps_after_learned"), type=int),
+           "stopping", (T, "steps_after_learned"), type=int, least=0),
     Option("lr_after_learned", "training", "multiply the learning rate by this for the steps after learning",
            (T, "lr_after_learned"), type=float),
     Option("max_minutes", "training", "stop after this many minutes of training in this run (a fixed budget; "
            "a resumed run gets the budget afresh; checkpoint kept)", type=float),
     Option("keep_training", "training", "do not stop when the task is learned; run all epochs", action="flag"),
-    Option("seed", "training", "random seed; runs repeat exactly on CPU", (T, "seed"), type=int),
+    Option("seed", "training", "random seed; runs repeat exactly on CPU", (T, "seed"), type=int, least=0),
     Option("device", "training", "cpu, cuda or mps", (T, "device")),
     Option("threads", "training", "intra-op threads (1 is fastest for NTM-sized ops)", (T, "threads"), type=int),
     Option("nproc", "training", "train data-parallel in N processes (launches torchrun; the batch size is "
@@ -142,7 +144,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("values", "evaluate and sweep", "evaluate: comma-separated values of the axis (default: copy every "
            "length 1-120; the top can be raised with --max_sequence / --max_items / --max_repeats)"),
     Option("seeds", "evaluate and sweep", "sweep: how many seeds to train", 3, type=int),
-    Option("first_seed", "evaluate and sweep", "sweep: the first seed", 0, type=int),
+    Option("first_seed", "evaluate and sweep", "sweep: the first seed", 0, type=int, least=0),
     Option("evaluate", "evaluate and sweep", "sweep: evaluate each trained seed on fresh sequences at --values "
            "(default: the task's generalisation levels, copy 10,20,30,50,80,120), --sequences each", True,
            action="bool"),
@@ -374,8 +376,8 @@ def model_options(args, kind: str) -> dict:
     """Model settings from the flags given (defaults filled in)."""
     if not model_kind(kind).has_memory:
         return {
-            "hidden_size": value(args, "controller_size") if args.controller_size else 256,
-            "num_layers": args.controller_layers or 3,
+            "hidden_size": args.controller_size or _field(LSTMConfig, "hidden_size"),
+            "num_layers": args.controller_layers or _field(LSTMConfig, "num_layers"),
         }
     controller = value(args, "controller")
     options = {config_key(f, kind): value(args, f) for f in MODEL_FLAGS if f not in ("maximum_shifts",)}
