@@ -397,11 +397,7 @@ def _print_result(result: dict, task) -> None:
 
 def _scores(e: dict, task) -> str:
     """Wrong bits, cross-entropy and (where it is another number) the task's cost, per sequence."""
-    extra = (
-        ""
-        if task.cost_name in ("bit errors per sequence", "cross-entropy bits per sequence")
-        else (f", {e['cost']:.4f} {task.cost_name}")
-    )
+    extra = "" if task.cost_score is not None else f", {e['cost']:.4f} {task.cost_name}"
     return f"{e['bit_errors']:.4f} bit errors per sequence, {e['bits']:.4f} cross-entropy bits per sequence{extra}"
 
 
@@ -558,7 +554,7 @@ def cmd_evaluate(args) -> int:
     print(f"model: {source}")
     held = "".join(f", {k} {v}" for k, v in fixed_options.items())
     print(f"{name}: {trained.cost_name} against {axis} ({n} sequences each{held}; trained on {axis} {lo}-{hi})")
-    own_cost = trained.cost_name not in ("bit errors per sequence", "cross-entropy bits per sequence")
+    own_cost = trained.cost_score is None
     print(
         f"{axis:>8}  {'bit errors':>10}  {'bits wrong':>10}  {'perfect':>7}  {'bits (CE)':>10}"
         + (f"  {'cost':>8}" if own_cost else "")

@@ -44,6 +44,9 @@ class Task(ABC):
     axes: ClassVar[dict[str, tuple[str, str]]] = {}
     # The task's headline cost (see :meth:`cost`) and the value below which it counts as learned.
     cost_name = "bit errors per sequence"
+    # The shared score the cost is ("bit_errors", "bits"), or None for a number of the task's own
+    # (then the task overrides :meth:`cost`, and tables show it beside the shared scores).
+    cost_score: ClassVar[str | None] = "bit_errors"
     learned_below = 0.01
     # Command-line settings this task trains best with, used where the command line leaves them
     # unset (e.g. ``{"controller": "lstm", "batches": 8}``); measured, see the results page.
@@ -105,7 +108,8 @@ class Task(ABC):
     def cost(self, score: dict):
         """The headline number of a :meth:`score` (floats) or :meth:`metrics` (tensors) result;
         lower is better."""
-        return score["bit_errors"]
+        assert self.cost_score is not None  # a task with a cost of its own overrides cost()
+        return score[self.cost_score]
 
     def loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Masked binary cross-entropy, mean over the target bits that count."""

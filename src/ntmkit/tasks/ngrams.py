@@ -64,6 +64,7 @@ class NGramsTask(Task):
     level_name = "length"
     axes: ClassVar[dict[str, tuple[str, str]]] = {"length": ("min_length", "max_length")}
     cost_name = "bits per sequence above the optimal estimator"
+    cost_score = None
     learned_below = 0.5
 
     def __post_init__(self):

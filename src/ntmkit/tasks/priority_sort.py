@@ -28,6 +28,7 @@ class PrioritySortTask(Task):
     axes: ClassVar[dict[str, tuple[str, str]]] = {"items": ("min_items", "max_items")}
     # The paper's unit: its NTM reached about 18-20 cross-entropy bits per sequence.
     cost_name = "cross-entropy bits per sequence"
+    cost_score = "bits"
     learned_below = 18.0
 
     def __post_init__(self):
@@ -56,9 +57,6 @@ class PrioritySortTask(Task):
             {self.outputs, self.max_items, 2 * self.max_items // 3 + self.outputs // 3, 30, 40}
             - {n for n in (30, 40) if n < self.max_items}
         )
-
-    def cost(self, score: dict) -> float:
-        return score["bits"]
 
     def make_batch(self, batch_size, generator, max_level=None, level=None) -> Batch:
         items = draw_levels(
