@@ -88,7 +88,7 @@ def test_registry():
 # --- the other four tasks: the format of each, checked against a hand-built example ---------------
 
 from ntmkit.tasks import AssociativeRecallTask, NGramsTask, PrioritySortTask, RepeatCopyTask  # noqa: E402
-from ntmkit.tasks.ngrams import optimal_predictions, sample_tables  # noqa: E402
+from ntmkit.tasks.ngrams import contexts, optimal_predictions, sample_bits, sample_tables  # noqa: E402
 
 
 def test_repeat_copy_matches_a_hand_built_example():
@@ -231,6 +231,50 @@ def test_ngram_optimal_estimator_by_hand():
     # order 1 (bigrams), context 0 before the start: 1 1 0 1
     p = optimal_predictions(torch.tensor([[1.0, 1, 0, 1]]), order=1)
     assert p[0].tolist() == [0.5, 0.5, 0.75, 0.75]
+
+
+def _counted_predictions(bits: torch.Tensor, order: int) -> torch.Tensor:
+    """The estimator written as the equation reads: count each context's 0s and 1s step by step."""
+    out = torch.empty(bits.shape, dtype=torch.float64)
+    for i, row in enumerate(bits.long().tolist()):
+        counts: dict[int, list[int]] = {}
+        context = 0
+        for t, bit in enumerate(row):
+            n0, n1 = counts.get(context, [0, 0])
+            out[i, t] = (n1 + 0.5) / (n0 + n1 + 1.0)
+            counts[context] = [n0 + (bit == 0), n1 + (bit == 1)]
+            context = ((context << 1) | bit) & ((1 << order) - 1)
+    return out
+
+
+def _drawn_step_by_step(table: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Bits drawn one at a time: bit t is 1 when u[t] < table[context before t]."""
+    order = table.shape[1].bit_length() - 1
+    out = torch.empty(u.shape)
+    for i in range(u.shape[0]):
+        context = 0
+        for t in range(u.shape[1]):
+            bit = int(u[i, t] < table[i, context])
+            out[i, t] = bit
+            context = ((context << 1) | bit) & ((1 << order) - 1)
+    return out
+
+
+def test_ngram_contexts_hold_the_previous_bits_most_recent_lowest():
+    bits = torch.tensor([[1, 0, 1, 1, 0]])
+    # order 3: before bit t the bits t-1, t-2, t-3 weigh 1, 2, 4 (zeros before the start)
+    assert contexts(bits, 3).tolist() == [[0, 1, 2, 5, 3]]
+
+
+@pytest.mark.parametrize("order,length,batch", [(1, 30, 4), (5, 200, 16), (8, 120, 5), (11, 64, 3)])
+def test_ngram_vectorised_draw_and_estimator_equal_the_step_by_step_ones(order, length, batch):
+    g = torch.Generator().manual_seed(order)
+    table = sample_tables(batch, 1 << order, g)
+    u = torch.rand(batch, length, generator=g, dtype=torch.float64)
+    bits = sample_bits(table, u)
+    assert torch.equal(bits, _drawn_step_by_step(table, u))
+    assert 0 < bits.mean() < 1
+    assert torch.equal(optimal_predictions(bits, order), _counted_predictions(bits, order))
 
 
 def test_ngram_batch_predicts_the_next_bit():

@@ -29,6 +29,25 @@ def sample_tables(batch_size: int, contexts: int, generator: torch.Generator) ->
     return torch.sin(0.5 * math.pi * u) ** 2
 
 
+def contexts(bits: torch.Tensor, order: int) -> torch.Tensor:
+    """The context before each bit: the ``order`` bits before it, the most recent in the lowest place.
+
+    Args:
+        bits: ``[B, T]`` 0/1 sequences (all-zero context before the first bit).
+        order: N - 1, the number of previous bits a context holds.
+    Returns:
+        ``[B, T]`` integers in ``[0, 2**order)``: entry t is the sum over j = 1..order of
+        bit (t - j) times 2**(j - 1), bits before the start counting as 0.
+    """
+    x = bits.long()
+    t = x.shape[1]
+    padded = torch.nn.functional.pad(x, (order, 0))
+    out = torch.zeros_like(x)
+    for j in range(1, order + 1):  # a loop over the order (at most 11), not over time
+        out |= padded[:, order - j : order - j + t] << (j - 1)
+    return out
+
+
 def optimal_predictions(bits: torch.Tensor, order: int) -> torch.Tensor:
     """The Bayes-optimal P(next bit = 1) before each bit of ``bits``.
 
@@ -36,21 +55,58 @@ def optimal_predictions(bits: torch.Tensor, order: int) -> torch.Tensor:
         bits: ``[B, T]`` 0/1 sequences, generated with an all-zero context before the first bit.
         order: N - 1, the number of previous bits a prediction depends on.
     Returns:
-        ``[B, T]`` probabilities: entry t is (N1 + 1/2) / (N1 + N0 + 1) for the context of
-        bit t, counting only bits before t.
+        ``[B, T]`` float64 probabilities: entry t is (N1 + 1/2) / (N1 + N0 + 1) for the context
+        of bit t, counting only bits before t.
+
+    Vectorised over time: the steps are sorted by (context, time), so each context's earlier
+    steps stand just before it and N1 + N0 and N1 are a position and a running sum within the
+    context's group. Exact (integer counts in float64), on any device.
     """
     b, t = bits.shape
-    mask = (1 << order) - 1
-    counts = torch.zeros(b, 1 << order, 2, dtype=torch.float64)
-    context = torch.zeros(b, dtype=torch.long)
-    rows = torch.arange(b)
-    out = torch.empty(b, t, dtype=torch.float64)
-    x = bits.long()
-    for s in range(t):
-        c = counts[rows, context]  # [B, 2]
-        out[:, s] = (c[:, 1] + 0.5) / (c.sum(-1) + 1.0)
-        counts[rows, context, x[:, s]] += 1.0
-        context = ((context << 1) | x[:, s]) & mask
+    x = bits.to(torch.float64)
+    ctx = contexts(bits, order)
+    steps = torch.arange(t, device=bits.device).expand(b, t)
+    by_context = torch.argsort(ctx * t + steps, dim=1)  # keys are distinct: a total order
+    xs = x.gather(1, by_context)
+    cs = ctx.gather(1, by_context)
+    ones_before = xs.cumsum(1) - xs  # ones earlier in the sorted row (exclusive running sum)
+    starts = torch.ones_like(cs, dtype=torch.bool)
+    starts[:, 1:] = cs[:, 1:] != cs[:, :-1]
+    first = torch.where(starts, steps, 0).cummax(dim=1).values  # where each step's group begins
+    n1 = ones_before - ones_before.gather(1, first)  # ones seen in this context before this step
+    n = (steps - first).to(torch.float64)  # times this context was seen before this step
+    return torch.empty_like(x).scatter_(1, by_context, (n1 + 0.5) / (n + 1.0))
+
+
+def sample_bits(table: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Bits drawn from per-sequence N-gram tables, vectorised over time.
+
+    Args:
+        table: ``[B, C]`` P(bit = 1 | context), ``C = 2**(N - 1)`` contexts.
+        u: ``[B, T]`` uniform draws; bit t is 1 when ``u[:, t] < table[context before bit t]``,
+            the context before bit 0 being 0.
+    Returns:
+        ``[B, T]`` float 0/1 bits, equal to drawing them one step at a time.
+
+    Each step maps the context before it to the context after it (a table ``f_t`` of C entries,
+    known before any bit is drawn); the contexts are the prefix compositions ``f_t o ... o f_0``
+    applied to 0, computed in log2(T) rounds of doubling (Hillis-Steele scan).
+    """
+    b, t = u.shape
+    c = table.shape[1]
+    out = torch.empty(b, t)
+    chunk = max(1, (1 << 22) // max(1, t * c))  # bound the [chunk, T, C] tables to ~4M entries
+    for lo in range(0, b, chunk):
+        uc, tc = u[lo : lo + chunk], table[lo : lo + chunk]
+        one_if = (uc.unsqueeze(2) < tc.unsqueeze(1)).long()  # [b, T, C]: bit t if the context were k
+        k = torch.arange(c)
+        step = ((k << 1) | one_if) & (c - 1)  # f_t(k): the context after bit t
+        d = 1
+        while d < t:  # step[:, s] becomes f_s o ... o f_0
+            step = torch.cat([step[:, :d], step[:, d:].gather(2, step[:, :-d])], dim=1)
+            d *= 2
+        before = torch.cat([torch.zeros_like(step[:, :1, 0]), step[:, :-1, 0]], dim=1)  # [b, T]
+        out[lo : lo + chunk] = one_if.gather(2, before.unsqueeze(2)).squeeze(2).float()
     return out
 
 
@@ -91,13 +147,7 @@ class NGramsTask(Task):
         order = self.n - 1
         table = sample_tables(batch_size, 1 << order, generator)
         u = torch.rand(batch_size, t + 1, generator=generator, dtype=torch.float64)
-        bits = torch.zeros(batch_size, t + 1)
-        context = torch.zeros(batch_size, dtype=torch.long)
-        rows = torch.arange(batch_size)
-        for s in range(t + 1):
-            x = (u[:, s] < table[rows, context]).long()
-            bits[:, s] = x
-            context = ((context << 1) | x) & ((1 << order) - 1)
+        bits = sample_bits(table, u)
         steps = torch.arange(t)
         mask = (steps.unsqueeze(0) < lengths.unsqueeze(1)).float()
         inputs = (bits[:, :t] * mask).unsqueeze(-1)
@@ -106,11 +156,11 @@ class NGramsTask(Task):
 
     def optimal_bits(self, batch: Batch) -> torch.Tensor:
         """``[B]`` bits per sequence the optimal estimator spends on ``batch``'s targets."""
-        bits = torch.cat([batch.inputs[:, :1, 0], batch.targets[..., 0]], dim=1).cpu()  # bits 0 .. T
+        bits = torch.cat([batch.inputs[:, :1, 0], batch.targets[..., 0]], dim=1)  # bits 0 .. T
         p = optimal_predictions(bits, self.n - 1)[:, 1:]  # predictions of bits 1 .. T
         y = bits[:, 1:].double()
         nll = -(y * torch.log2(p) + (1 - y) * torch.log2(1 - p))
-        return (nll * batch.mask.cpu().double()).sum(1)
+        return (nll * batch.mask.double()).sum(1)
 
     @torch.no_grad()
     def metrics(self, logits, batch) -> dict[str, torch.Tensor]:
