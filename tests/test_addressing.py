@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from ntmkit import addressing as A
+from ntmkit.models import ntm_addressing as A
 
 
 def t(x):

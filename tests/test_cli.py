@@ -740,7 +740,7 @@ def test_ctrl_c_stops_a_sweep_after_its_running_seeds_save(tmp_path):
 def test_command_line_defaults_are_the_config_dataclasses_defaults():
     import dataclasses
 
-    from ntmkit.model import NTMConfig
+    from ntmkit.models import NTMConfig
     from ntmkit.options import BY_NAME, DEFAULTS
     from ntmkit.train import TrainConfig
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ntmkit import NTM, ConfigError, LSTMBaseline, NTMCell, NTMConfig
-from ntmkit.memory import head_activations, head_param_sizes
+from ntmkit.models.ntm_heads import head_activations, head_param_sizes
 
 
 def small(**kw):

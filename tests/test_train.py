@@ -269,7 +269,7 @@ def test_drawn_memory_sizes_fit_the_batch_and_cover_every_size_that_fits():
 def test_training_over_memory_sizes_runs_every_size_and_learns(tmp_path, monkeypatch):
     """Each batch starts from a memory of a drawn size; the machine still learns copy 1-5, and the
     stop test checks the top length as well."""
-    from ntmkit.model import NTM
+    from ntmkit.models import NTM
 
     seen = []
     forward = NTM.forward

@@ -1,17 +1,31 @@
-"""ntmkit: Neural Turing Machines (Graves, Wayne & Danihelka 2014) in PyTorch."""
+"""ntmkit: memory-augmented networks in PyTorch — the Neural Turing Machine (Graves, Wayne &
+Danihelka 2014) and the Differentiable Neural Computer (Graves et al. 2016)."""
 
-from .addressing import address, content_weights, cosine_similarity, interpolate, read, sharpen, shift, write
 from .errors import CheckpointError, ConfigError, NTMError, TaskError
-from .memory import NTMState
-from .model import NTM, LSTMBaseline, NTMCell, NTMConfig
+from .models import DNC, NTM, DNCCell, DNCConfig, DNCState, LSTMBaseline, LSTMConfig, NTMCell, NTMConfig, NTMState
+from .models.ntm_addressing import (
+    address,
+    content_weights,
+    cosine_similarity,
+    interpolate,
+    read,
+    sharpen,
+    shift,
+    write,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DNC",
     "NTM",
     "CheckpointError",
     "ConfigError",
+    "DNCCell",
+    "DNCConfig",
+    "DNCState",
     "LSTMBaseline",
+    "LSTMConfig",
     "NTMCell",
     "NTMConfig",
     "NTMError",

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from .model import NTM
+from .models import NTM
 from .optim import make_optimizer
 from .tasks import CopyTask
 

@@ -11,17 +11,19 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import cast
 
 from .errors import NTMError
+from .models import MemoryModel
 from .options import (
     MODEL_FLAGS,
-    NTM_ONLY_FLAGS,
     OPTIONS,
     TASK_FLAGS,
     UsageError,
     apply_preset,
     build_parser,
     config_key,
+    flags_not_for,
     model_options,
     preset_settings,
     resolve_command,
@@ -74,13 +76,14 @@ def validate(args, command: str | None = None) -> None:
             raise UsageError(f"--memory_sizes: {e}") from None
     _check_numbers(args)
     _check_device(value(args, "device"))
-    if not model_kind(value(args, "model")).has_memory:
-        given = [f for f in NTM_ONLY_FLAGS if getattr(args, f, None) is not None]
-        if given:
-            raise UsageError(
-                f"--{given[0]} applies to the NTM only (the LSTM baseline has no memory or heads): "
-                f"drop it, or train an NTM"
-            )
+    kind = model_kind(value(args, "model"))
+    stray = [f for f in flags_not_for(kind.name) if getattr(args, f, None) is not None]
+    if stray:
+        takes = [f"--{f}" for f in (*kind.flags, *(("memory_sizes",) if kind.has_memory else ()))]
+        raise UsageError(
+            f"--{stray[0]} does not apply to the {kind.label} (it takes {', '.join(takes)}): drop it, "
+            f"or choose another --model"
+        )
     if command == "train":
         check_fits(args)
 
@@ -162,7 +165,9 @@ def check_fits(args) -> None:
         and args.batches is None
     ):
         return
-    n, m = value(args, "memory_locations"), value(args, "memory_vector_size")
+    kind = model_kind(value(args, "model"))
+    config = kind.config_class(task.input_size, task.output_size, **model_options(args, kind.name))
+    n, m = config.memory_locations, config.memory_vector_size
     need = task.memory_needed(task.max_level)
     if need > n:
         flag = next(f for f, o in TASK_FLAGS.items() if o == TASKS[task.name].axes[next(iter(task.axes))][1])
@@ -170,15 +175,15 @@ def check_fits(args) -> None:
             f"--{flag} {task.max_level} needs {need} memory locations but the model has {n}: train "
             f"on shorter sequences, or give --memory_locations >= {need}"
         )
-    # The memory of every time step is kept for the backward pass: batch x N x M floats per step.
+    # The state of every time step is kept for the backward pass (the memory, and a DNC's link matrix).
     steps = 2 * task.max_level + 2
-    estimate = 4 * value(args, "batches") * n * m * steps * 3
+    estimate = 4 * value(args, "batches") * config.state_floats() * steps * 3
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
     if total and estimate > total:
         raise UsageError(
-            f"a {n} x {m} memory at batch {value(args, 'batches')} needs about {estimate / 2**30:,.0f} "
-            f"GiB for one training step, more than this machine's {total / 2**30:,.0f} GiB: use a "
-            f"smaller --memory_locations, --memory_vector_size or --batches"
+            f"a {kind.label} with a {n} x {m} memory at batch {value(args, 'batches')} needs about "
+            f"{estimate / 2**30:,.0f} GiB for one training step, more than this machine's "
+            f"{total / 2**30:,.0f} GiB: use a smaller --memory_locations, --memory_vector_size or --batches"
         )
 
 
@@ -352,7 +357,8 @@ def _print_header(args, cfg, task, data: dict | None) -> None:
         print(f"{task.name} trains by default with {flags} (measured: see the results page); flags given win")
     if cfg.engine == "compiled" and model_kind(kind).has_memory:
         print(
-            "the first steps compile the NTM's time step with torch.compile (about 30 s on a cold cache; "
+            f"the first steps compile the {model_kind(kind).label}'s time step with torch.compile (about 30 s on a "
+            "cold cache; "
             "--engine eager skips it)"
         )
 
@@ -447,12 +453,10 @@ def load_for_inference(args):
                 f"the model in {source} has {key}={stored[key]!r}, not {asked[key]!r}: drop --{flag} "
                 f"(a model is tested as it was trained)"
             )
-    from .model import NTM
-
     model = build_model(kind, stored)
     model.load_state_dict(data["model"])
     if (
-        isinstance(model, NTM)
+        model_kind(kind).has_memory
         and args.memory_locations is not None
         and args.memory_locations != stored["memory_locations"]
     ):
@@ -461,7 +465,7 @@ def load_for_inference(args):
                 f"the model in {source} has {stored['memory_locations']} memory locations; "
                 f"--memory_locations can only enlarge it at test time, got {args.memory_locations}"
             )
-        model.resize_memory(args.memory_locations)
+        cast(MemoryModel, model).resize_memory(args.memory_locations)
         source += f", memory enlarged from {stored['memory_locations']} to {args.memory_locations} locations"
     model.to(value(args, "device")).eval()
     return model, data, source

@@ -1,4 +1,4 @@
-"""The fast path: the NTM's time step compiled into a few fused kernels.
+"""The fast path: a memory model's time step compiled into a few fused kernels.
 
 An NTM step is hundreds of tiny operations, so eager PyTorch spends its time dispatching, not
 computing. ``torch.compile`` fuses the step (forward and backward) into a handful of C++ loops.
@@ -34,11 +34,11 @@ def compile_step(cell, vary_memory: bool = False):
     return torch.compile(cell.step, dynamic=None)
 
 
-def mark_memory_dynamic(state) -> None:
-    """Mark the memory-rows dimension of an NTMState's tensors as symbolic for torch.compile."""
-    torch._dynamo.mark_dynamic(state.memory, 1)  # [B, N, M]
-    torch._dynamo.mark_dynamic(state.read_weights, 2)  # [B, H, N]
-    torch._dynamo.mark_dynamic(state.write_weights, 2)
+def mark_memory_dynamic(dims: list[tuple[torch.Tensor, int]]) -> None:
+    """Mark the memory-rows dimensions of a state (``cell.memory_dims(state)``: each tensor and the
+    dimension that has one entry per row) as symbolic for torch.compile."""
+    for tensor, dim in dims:
+        torch._dynamo.mark_dynamic(tensor, dim)
 
 
 def compiler_available() -> bool:

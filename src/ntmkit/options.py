@@ -18,7 +18,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from .model import LSTMConfig, NTMConfig
+from .models import DNCConfig, NTMConfig
 from .registry import MODELS, model_kind
 from .tasks import TASKS
 from .train import TrainConfig
@@ -71,8 +71,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("preset", "task", "paper: the heads, controller size, optimiser and learning rate of the paper's "
            "tables for this task and model (flags given explicitly still win)", choices=("paper",)),
     # the model
-    Option("model", "model", "ntm or the lstm baseline", (T, "model"), choices=tuple(MODELS)),
-    Option("controller", "model", "NTM controller", (N, "controller"), choices=("feedforward", "lstm")),
+    Option("model", "model", "ntm, dnc (the Differentiable Neural Computer) or the lstm baseline", (T, "model"),
+           choices=tuple(MODELS)),
+    Option("controller", "model", "controller of the NTM (default feedforward) or the DNC (default lstm)",
+           choices=("feedforward", "lstm")),
     Option("controller_size", "model", "units per controller layer", (N, "controller_size"), type=int),
     Option("controller_layers", "model", "controller layers (default 3 feed-forward, 1 LSTM)", type=int),
     Option("memory_locations", "model", "N, memory rows", (N, "memory_locations"), type=int),
@@ -93,6 +95,12 @@ OPTIONS: tuple[Option, ...] = (
            (N, "learn_w_bias"), action="bool"),
     Option("learn_m_bias", "model", "learn the initial memory (--no-learn_m_bias keeps it fixed)",
            (N, "learn_m_bias"), action="bool"),
+    Option("masked_lookup", "model", "DNC: content look-ups through a learned mask (Csordás & Schmidhuber 2019)",
+           (DNCConfig, "masked_lookup"), action="bool"),
+    Option("deallocation", "model", "DNC: erase the rows the free gates release (Csordás & Schmidhuber 2019)",
+           (DNCConfig, "deallocation"), action="bool"),
+    Option("link_sharpness", "model", "DNC: sharpen the forward and backward weightings (Csordás & Schmidhuber "
+           "2019)", (DNCConfig, "link_sharpness"), action="bool"),
     # training
     Option("epochs", "training", "epochs; training stops earlier once the task is learned", 100, type=int),
     Option("steps_per_epoch", "training", "optimiser steps per epoch", 2000, type=int),
@@ -200,9 +208,13 @@ TASK_FLAGS = {
     "sort_outputs": "outputs",
 }
 MODEL_FLAGS = tuple(o.name for o in OPTIONS if o.group == "model" and o.name != "model")
-# Flags that mean nothing to a model without a memory (the LSTM baseline has no memory, heads or
-# NTM controller).
-NTM_ONLY_FLAGS = (*(f for f in MODEL_FLAGS if f not in ("controller_size", "controller_layers")), "memory_sizes")
+
+
+def flags_not_for(kind: str) -> tuple[str, ...]:
+    """The flags that mean nothing to model ``kind`` (e.g. the shift window to a DNC, any memory
+    setting to the LSTM baseline, which has no memory)."""
+    k = model_kind(kind)
+    return (*(f for f in MODEL_FLAGS if f not in k.flags), *(() if k.has_memory else ("memory_sizes",)))
 
 
 def _add(group, option: Option, suppress: bool) -> None:
@@ -334,34 +346,42 @@ _PAPER_LSTM = {
 }
 
 
-def preset_settings(preset: str, task: str, model: str, controller: str) -> dict:
-    """The flag values a preset stands for (``paper``: the paper's tables)."""
-    if preset != "paper":
-        raise UsageError(f"unknown --preset {preset!r}: use paper")
-    common = {"optimizer": "rmsprop", "momentum": 0.9}
-    if not model_kind(model).has_memory:
-        size, lr = _PAPER_LSTM[task]
-        return {**common, "controller_size": size, "controller_layers": 3, "learning_rate": lr}
+def _ntm_preset(task: str, controller: str) -> dict:
     ff, lstm = _PAPER_NTM[task]
     if controller == "lstm":
         heads, size, layers, lr = lstm
     else:
         (heads, size, lr), layers = ff, 1
-    return {
-        **common,
-        "read_heads": heads,
-        "write_heads": heads,
-        "controller_size": size,
-        "controller_layers": layers,
-        "learning_rate": lr,
-    }
+    return {"read_heads": heads, "write_heads": heads, "controller_size": size, "controller_layers": layers,
+            "learning_rate": lr}  # fmt: skip
+
+
+def _lstm_preset(task: str, controller: str) -> dict:
+    size, lr = _PAPER_LSTM[task]
+    return {"controller_size": size, "controller_layers": 3, "learning_rate": lr}
+
+
+# The models the paper's tables size, by name (the DNC paper gives no sizes for these tasks).
+_PRESETS = {"ntm": _ntm_preset, "lstm": _lstm_preset}
+
+
+def preset_settings(preset: str, task: str, model: str, controller: str | None) -> dict:
+    """The flag values a preset stands for (``paper``: the paper's tables)."""
+    if preset != "paper":
+        raise UsageError(f"unknown --preset {preset!r}: use paper")
+    if model not in _PRESETS:
+        raise UsageError(
+            f"--preset paper: the NTM paper gives no sizes for the {model_kind(model).label}: drop --preset and "
+            f"set its sizes with flags"
+        )
+    return {"optimizer": "rmsprop", "momentum": 0.9, **_PRESETS[model](task, controller or "feedforward")}
 
 
 def apply_preset(args) -> None:
     """Fill the flags left unset from ``--preset`` (explicit flags win)."""
     if getattr(args, "preset", None) is None:
         return
-    settings = preset_settings(args.preset, value(args, "task"), value(args, "model"), value(args, "controller"))
+    settings = preset_settings(args.preset, value(args, "task"), value(args, "model"), given(args, "controller"))
     for name, v in settings.items():
         if getattr(args, name) is None:
             setattr(args, name, v)
@@ -372,17 +392,29 @@ def config_key(flag: str, kind: str) -> str:
     return model_kind(kind).flag_fields.get(flag, flag)
 
 
+def given(args, name):
+    """A flag's value as given, else the task's recommended setting, else None (the model's own
+    default then applies)."""
+    v = getattr(args, name, None)
+    return v if v is not None else task_recommended(args).get(name)
+
+
 def model_options(args, kind: str) -> dict:
-    """Model settings from the flags given (defaults filled in)."""
-    if not model_kind(kind).has_memory:
-        return {
-            "hidden_size": args.controller_size or _field(LSTMConfig, "hidden_size"),
-            "num_layers": args.controller_layers or _field(LSTMConfig, "num_layers"),
-        }
-    controller = value(args, "controller")
-    options = {config_key(f, kind): value(args, f) for f in MODEL_FLAGS if f not in ("maximum_shifts",)}
-    options["controller_layers"] = args.controller_layers or (3 if controller == "feedforward" else 1)
-    options["shift_range"] = (value(args, "maximum_shifts") - 1) // 2
+    """Every setting of model ``kind``'s config (but its sizes in and out): the flags given (or the
+    task's recommended ones) over the config's defaults."""
+    k = model_kind(kind)
+    options = {
+        f.name: f.default for f in dataclasses.fields(k.config_class) if f.name not in ("input_size", "output_size")
+    }
+    for flag in k.flags:
+        v = given(args, flag)
+        if v is None:
+            continue
+        if flag == "maximum_shifts":
+            v = (v - 1) // 2  # the window's size -> the shift range
+        options[config_key(flag, kind)] = v
+    if "controller" in k.flags and given(args, "controller_layers") is None:
+        options["controller_layers"] = 3 if options["controller"] == "feedforward" else 1
     return options
 
 

@@ -95,44 +95,68 @@ def _used_rows(weights: np.ndarray, margin: int = 2) -> np.ndarray:
     return (start + np.arange(count)) % n
 
 
+def _row_ticks(ax, rows: np.ndarray) -> None:
+    ticks = list(range(0, len(rows), max(1, len(rows) // 6)))
+    ax.set_yticks(ticks)
+    ax.set_yticklabels([str(int(rows[i])) for i in ticks], fontsize=7)
+
+
 @torch.no_grad()
 def visualize(model, task: Task, batch: Batch, path) -> Path:
-    """The machine's internals over time for one sequence: input and output, the add vectors, the
-    write weightings, the memory at the end, the read weightings and the read vectors."""
+    """A memory model's internals over time for one sequence: input and output, the add vectors,
+    the write and read weightings, the read vectors and the erase vectors; for a DNC also the
+    usage, the allocation weighting and the read modes; on the right the memory (and the DNC's
+    temporal link matrix) at the end. Rows are the locations the heads use."""
     model.eval()
     logits, trace = _forward(model, batch.inputs[:1], trace=True)
     if not trace:
-        raise ConfigError("this model has no memory to draw (an LSTM baseline): visualize an NTM checkpoint")
+        raise ConfigError("this model has no memory to draw (an LSTM baseline): visualize an NTM or DNC checkpoint")
     t = int(batch.lengths[0])
     ww = trace["write_weights"][0, :t, 0].T.numpy()  # [N, T] (first write head)
     rw = trace["read_weights"][0, :t, 0].T.numpy()
     rows = _used_rows(np.maximum(ww, rw))
-    memory = trace["memory"][0, t - 1][torch.as_tensor(rows)].numpy()  # [rows, M]
     where = f"location ({rows[0]}-{rows[-1]})"
-    fig = plt.figure(figsize=(12, 12))
-    gs = fig.add_gridspec(7, 2, width_ratios=[4, 1], hspace=0.6, wspace=0.15)
-    ax = [fig.add_subplot(gs[i, 0]) for i in range(7)]
-    _panel(ax[0], batch.inputs[0, :t].T.numpy(), "input", "channel", "Greys", 0, 1)
-    _panel(ax[1], torch.sigmoid(logits[0, :t]).T.numpy() * batch.mask[0, :t].numpy(), "output", "bit", "Greys", 0, 1)
-    _panel(ax[2], trace["add"][0, :t, 0].T.numpy(), "adds (write head 1)", "memory column", "RdBu_r", -1, 1)
-    _panel(ax[3], ww[rows], "write weightings", where, "magma", 0, 1)
-    _panel(ax[4], rw[rows], "read weightings", where, "magma", 0, 1)
-    for a in (ax[3], ax[4]):
-        ticks = list(range(0, len(rows), max(1, len(rows) // 6)))
-        a.set_yticks(ticks)
-        a.set_yticklabels([str(int(rows[i])) for i in ticks], fontsize=7)
-    _panel(ax[5], trace["read_vectors"][0, :t, 0].T.numpy(), "reads (read head 1)", "memory column", "RdBu_r", -1, 1)
-    _panel(ax[6], trace["erase"][0, :t, 0].T.numpy(), "erase (write head 1)", "memory column", "Greys", 0, 1)
-    ax[6].set_xlabel("time")
-    mem_ax = fig.add_subplot(gs[3:5, 1])
-    lim = float(np.abs(memory).max()) or 1.0
-    mem_ax.imshow(memory, aspect="auto", interpolation="nearest", cmap="RdBu_r", vmin=-lim, vmax=lim)
-    mem_ax.set_title("memory at the end", fontsize=9, loc="left")
-    mem_ax.set_xlabel("column", fontsize=8)
-    ticks = list(range(0, len(rows), max(1, len(rows) // 6)))
-    mem_ax.set_yticks(ticks)
-    mem_ax.set_yticklabels([str(int(rows[i])) for i in ticks], fontsize=7)
-    mem_ax.set_ylabel("location", fontsize=8)
+    # (title, [rows, T] data, y label, colour map, range, rows are memory locations)
+    panels = [
+        ("input", batch.inputs[0, :t].T.numpy(), "channel", "Greys", (0, 1), False),
+        ("output", torch.sigmoid(logits[0, :t]).T.numpy() * batch.mask[0, :t].numpy(), "bit", "Greys", (0, 1), False),
+        ("adds (write head 1)", trace["add"][0, :t, 0].T.numpy(), "memory column", "RdBu_r", (-1, 1), False),
+        ("write weightings", ww[rows], where, "magma", (0, 1), True),
+    ]
+    if "allocation" in trace:
+        panels.append(
+            ("allocation weighting", trace["allocation"][0, :t].T.numpy()[rows], where, "magma", (0, 1), True)
+        )
+        panels.append(("usage", trace["usage"][0, :t].T.numpy()[rows], where, "viridis", (0, 1), True))
+    panels.append(("read weightings", rw[rows], where, "magma", (0, 1), True))
+    if "read_modes" in trace:
+        modes = trace["read_modes"][0, :t].permute(1, 2, 0).reshape(-1, t).numpy()  # [R * 3, T]
+        panels.append(("read modes (backward, content, forward per read head)", modes, "mode", "Greys", (0, 1), False))
+    panels += [
+        ("reads (read head 1)", trace["read_vectors"][0, :t, 0].T.numpy(), "memory column", "RdBu_r", (-1, 1), False),
+        ("erase (write head 1)", trace["erase"][0, :t, 0].T.numpy(), "memory column", "Greys", (0, 1), False),
+    ]
+    fig = plt.figure(figsize=(12, 1.7 * len(panels)))
+    gs = fig.add_gridspec(len(panels), 2, width_ratios=[4, 1], hspace=0.6, wspace=0.15, top=0.96)
+    for i, (title, data, ylabel, cmap, (lo, hi), by_row) in enumerate(panels):
+        ax = fig.add_subplot(gs[i, 0])
+        _panel(ax, data, title, ylabel, cmap, lo, hi)
+        if by_row:
+            _row_ticks(ax, rows)
+    ax.set_xlabel("time")
+    memory = trace["memory"][0, t - 1][torch.as_tensor(rows)].numpy()  # [rows, M]
+    ends = [("memory at the end", memory, "column", "RdBu_r", float(np.abs(memory).max()) or 1.0)]
+    if "link" in trace:
+        link = trace["link"][0, t - 1][torch.as_tensor(rows)][:, torch.as_tensor(rows)].numpy()
+        ends.append(("link matrix at the end (row written after column)", link, "location", "magma", 1.0))
+    for k, (title, data, xlabel, cmap, lim) in enumerate(ends):
+        ax = fig.add_subplot(gs[3 + 3 * k : 5 + 3 * k, 1])
+        ax.imshow(data, aspect="auto", interpolation="nearest", cmap=cmap, vmin=-lim if cmap == "RdBu_r" else 0,
+                  vmax=lim)  # fmt: skip
+        ax.set_title(title, fontsize=9, loc="left")
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel("location", fontsize=8)
+        _row_ticks(ax, rows)
     fig.suptitle(f"{task.name}: {task.level_name} {int(batch.levels[0])}", fontsize=11)
     return _save(fig, path)
 

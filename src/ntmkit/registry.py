@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from .errors import ConfigError
-from .model import NTM, LSTMBaseline, LSTMConfig, NTMConfig
+from .models import DNC, NTM, DNCConfig, LSTMBaseline, LSTMConfig, NTMConfig
 
 
 @dataclass(frozen=True)
@@ -20,9 +20,10 @@ class ModelKind:
     """How to configure and build one kind of model.
 
     ``config_class`` has ``input_size`` and ``output_size`` first and ``to_dict``/``from_dict``;
-    ``model_class`` has ``from_config``. ``flag_fields`` maps the command line's size flags to
-    this model's config fields where they are named differently. ``has_memory``: the model has a
-    memory (and the memory and head settings apply to it).
+    ``model_class`` has ``from_config``. ``flags``: the command line's model flags this model
+    takes; ``flag_fields`` maps those to config fields where they are named differently.
+    ``has_memory``: the model is a :class:`ntmkit.models.MemoryModel` (a memory that can be cut
+    per batch or grown at test time, a compiled time step, a trace to draw).
     """
 
     name: str
@@ -30,6 +31,7 @@ class ModelKind:
     config_class: Any
     model_class: Any
     has_memory: bool
+    flags: tuple[str, ...]
     flag_fields: dict[str, str]
 
     def config(self, input_size: int, output_size: int, options: dict) -> dict:
@@ -44,6 +46,8 @@ class ModelKind:
         return self.model_class.from_config(self.config_class.from_dict(config))
 
 
+_CONTROLLER = ("controller", "controller_size", "controller_layers")
+_MEMORY = ("memory_locations", "memory_vector_size", "read_heads", "write_heads")
 MODELS: dict[str, ModelKind] = {
     "ntm": ModelKind(
         "ntm",
@@ -51,7 +55,27 @@ MODELS: dict[str, ModelKind] = {
         NTMConfig,
         NTM,
         has_memory=True,
+        flags=(
+            *_CONTROLLER,
+            *_MEMORY,
+            "maximum_shifts",
+            "memory_init",
+            "init_weighting",
+            "gate_bias",
+            "learn_r_bias",
+            "learn_w_bias",
+            "learn_m_bias",
+        ),
         flag_fields={"maximum_shifts": "shift_range"},
+    ),
+    "dnc": ModelKind(
+        "dnc",
+        "DNC",
+        DNCConfig,
+        DNC,
+        has_memory=True,
+        flags=(*_CONTROLLER, *_MEMORY, "masked_lookup", "deallocation", "link_sharpness"),
+        flag_fields={},
     ),
     "lstm": ModelKind(
         "lstm",
@@ -59,6 +83,7 @@ MODELS: dict[str, ModelKind] = {
         LSTMConfig,
         LSTMBaseline,
         has_memory=False,
+        flags=("controller_size", "controller_layers"),
         flag_fields={"controller_size": "hidden_size", "controller_layers": "num_layers"},
     ),
 }

@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 
@@ -25,7 +25,7 @@ from . import distributed
 from .engine import compiler_available
 from .errors import ConfigError
 from .evaluate import evaluate
-from .model import NTM
+from .models import MemoryModel
 from .optim import make_optimizer
 from .registry import build_model, model_kind
 from .tasks import TASKS, Task
@@ -36,11 +36,11 @@ ENGINES = ("compiled", "eager")
 
 @dataclass
 class TrainConfig:
-    """Every training setting with its default (the model's settings live in NTMConfig)."""
+    """Every training setting with its default (the model's settings live in its config, e.g. NTMConfig)."""
 
     task: str = "copy"
     task_options: dict = field(default_factory=dict)
-    model: str = "ntm"  # "ntm" or "lstm" (the baseline)
+    model: str = "ntm"  # a name in ntmkit.registry.MODELS: "ntm", "dnc" or "lstm" (the baseline)
     model_options: dict = field(default_factory=dict)
     batch_size: int = 32
     optimizer: str = "adam"  # "adam", "rmsprop" (Graves 2013) or "rmsprop-torch"
@@ -292,10 +292,12 @@ def build_state(cfg: TrainConfig, task: Task, model_config: dict, device, rank: 
 
 def memory_sizes_for(cfg: TrainConfig, task: Task, model: torch.nn.Module) -> list[int] | None:
     """The memory sizes training draws from (None: the model's own memory, and models without one)."""
-    if not isinstance(model, NTM) or task.memory_needed(task.max_level) <= 0:
+    if not model_kind(cfg.model).has_memory or task.memory_needed(task.max_level) <= 0:
         return None
-    sizes = memory_size_choices(cfg.memory_sizes, model.config.memory_locations, 2 * model.config.shift_range + 1)
-    return None if sizes == [model.config.memory_locations] else sizes
+    memory_model = cast(MemoryModel, model)
+    n = memory_model.config.memory_locations
+    sizes = memory_size_choices(cfg.memory_sizes, n, memory_model.cell.min_locations)
+    return None if sizes == [n] else sizes
 
 
 class StepResult(NamedTuple):
@@ -402,9 +404,9 @@ def _train(cfg: TrainConfig, task: Task, model_config: dict, progress: bool, on_
     state = build_state(cfg, task, model_config, device, rank)
     memory_sizes = memory_sizes_for(cfg, task, state.model)
     # torch.compile's CPU and CUDA back ends are the ones measured here; other devices (mps) run eager.
-    model = state.model
-    if cfg.engine == "compiled" and isinstance(model, NTM) and device.type in ("cpu", "cuda") and compiler_available():
-        model.compile_step(vary_memory=memory_sizes is not None)
+    compiled = cfg.engine == "compiled" and device.type in ("cpu", "cuda") and compiler_available()
+    if compiled and model_kind(cfg.model).has_memory:
+        cast(MemoryModel, state.model).compile_step(vary_memory=memory_sizes is not None)
     if data is not None:
         state.restore(data, rank, device, cfg.learning_rate)
     converge = task.learned_below if cfg.converge_threshold is None else cfg.converge_threshold

@@ -1,5 +1,6 @@
-"""The machine: NTMConfig, NTMCell (one step), NTM (a sequence, shaped like ``nn.LSTM``) and
-the LSTM baseline. Small parts first, the whole machine last."""
+"""The Neural Turing Machine: NTMConfig, NTMCell (one step) and NTM (a sequence, shaped like
+``nn.LSTM``). Small parts first, the whole machine last. Its equations are in
+:mod:`ntmkit.models.ntm_addressing`, its heads in :mod:`ntmkit.models.ntm_heads`."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from .controller import CONTROLLERS, make_controller
-from .errors import ConfigError
-from .memory import HeadOutput, Heads, NTMState
+from .ntm_heads import HeadOutput, Heads, NTMState
+from .sequence import MemoryCell, MemoryModel
 
 MEMORY_INITS = ("constant", "random")
 INIT_WEIGHTINGS = ("random", "focused")
@@ -82,6 +84,10 @@ class NTMConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ConfigError(f"{name} must be a finite number, got {value!r}")
 
+    def state_floats(self) -> int:
+        """Floats of state per sample and time step that grow with the memory (kept for backward)."""
+        return self.memory_locations * self.memory_vector_size
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -94,38 +100,14 @@ class NTMConfig:
         return cls(**d)
 
 
-def check_sequence_input(x: torch.Tensor, input_size: int, lengths: torch.Tensor | None) -> None:
-    """Reject an input the machine cannot take, with a message naming the expected shape."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"input must be a tensor of shape [batch, time, {input_size}], got {type(x).__name__}")
-    if x.dim() != 3:
-        raise ValueError(f"input must have shape [batch, time, {input_size}], got rank {x.dim()} shape {list(x.shape)}")
-    if x.shape[-1] != input_size:
-        raise ValueError(
-            f"input must have shape [batch, time, {input_size}], got {list(x.shape)} "
-            f"(last dimension {x.shape[-1]} != input_size {input_size})"
-        )
-    if not x.is_floating_point():
-        raise TypeError(f"input must be a floating-point tensor, got {x.dtype}: use x.float()")
-    if lengths is not None:
-        if not isinstance(lengths, torch.Tensor) or lengths.dim() != 1 or lengths.shape[0] != x.shape[0]:
-            raise ValueError(f"lengths must be a 1-D tensor with one length per sample ({x.shape[0]})")
-        if lengths.is_floating_point() or lengths.is_complex():
-            raise TypeError(f"lengths must be an integer tensor, got {lengths.dtype}")
-        if lengths.numel() and (int(lengths.min()) < 0 or int(lengths.max()) > x.shape[1]):
-            raise ValueError(
-                f"lengths must lie in [0, {x.shape[1]}] (the time dimension), "
-                f"got min {int(lengths.min())} max {int(lengths.max())}"
-            )
-
-
-class NTMCell(nn.Module):
+class NTMCell(MemoryCell):
     """One time step of the Neural Turing Machine, for people who loop themselves.
 
     ``forward(x, state)`` takes ``x: [B, input_size]`` and returns
     ``(logits [B, output_size], NTMState)``. ``state=None`` starts from the initial state.
     """
 
+    trace_keys = ("read_weights", "write_weights", "erase", "add", "read_vectors", "memory")
     # The initial state: parameters when learned, buffers otherwise (see _init_tensor).
     init_memory: torch.Tensor  # [N, M]
     init_read_logits: torch.Tensor  # [R, N]
@@ -249,26 +231,25 @@ class NTMCell(nn.Module):
         y = self.output(torch.cat([h, reads.reshape(b, -1)], dim=-1))
         return y, NTMState(memory, read_w, write_w, reads, ctrl), heads
 
-    def forward(self, x: torch.Tensor, state: NTMState | None = None) -> tuple[torch.Tensor, NTMState]:
-        if x.dim() != 2 or x.shape[-1] != self.config.input_size:
-            raise ValueError(f"NTMCell input must have shape [batch, {self.config.input_size}], got {list(x.shape)}")
-        if state is None:
-            state = self.initial_state(x.shape[0])
-        y, state, _ = self.step(x, state)
-        return y, state
+    def trace(self, state: NTMState, extras: HeadOutput) -> dict[str, torch.Tensor]:
+        return {
+            "read_weights": state.read_weights,
+            "write_weights": state.write_weights,
+            "erase": extras.erase,
+            "add": extras.add,
+            "read_vectors": state.read_vectors,
+            "memory": state.memory,
+        }
+
+    @property
+    def min_locations(self) -> int:
+        return 2 * self.config.shift_range + 1  # the shift window
+
+    def memory_dims(self, state: NTMState) -> list[tuple[torch.Tensor, int]]:
+        return [(state.memory, 1), (state.read_weights, 2), (state.write_weights, 2)]
 
 
-def _select_state(active: torch.Tensor, new, old):
-    """Per sample, keep ``new`` where ``active`` ([B] bool) and ``old`` elsewhere.
-
-    Works on nested tuples of batch-first tensors (the NTMState and the controller's state)."""
-    if isinstance(new, torch.Tensor):
-        return torch.where(active.view([-1] + [1] * (new.dim() - 1)), new, old)
-    items = [_select_state(active, n, o) for n, o in zip(new, old)]
-    return type(new)(*items) if hasattr(new, "_fields") else tuple(items)
-
-
-class NTM(nn.Module):
+class NTM(MemoryModel):
     """A Neural Turing Machine over whole sequences, used like ``torch.nn.LSTM(batch_first=True)``.
 
     Example::
@@ -288,149 +269,9 @@ class NTM(nn.Module):
 
     def __init__(self, input_size: int, output_size: int, **kwargs):
         super().__init__()
-        self.config = NTMConfig(input_size, output_size, **kwargs)
-        self.cell = NTMCell(self.config)
-        self._compiled_step = None
-        self._vary_memory = False
-
-    def compile_step(self, enabled: bool = True, vary_memory: bool = False) -> NTM:
-        """Run the training step through ``torch.compile`` (the fast path; see :mod:`ntmkit.engine`).
-
-        The compiled step is used when gradients are being recorded; inference stays eager, where
-        large batches already run efficiently. ``vary_memory``: one graph for every memory size
-        (for training with ``memory_locations`` drawn per batch). Returns ``self``.
-        """
-        from .engine import compile_step
-
-        self._compiled_step = compile_step(self.cell, vary_memory) if enabled else None
-        self._vary_memory = enabled and vary_memory
-        return self
+        self.cell = NTMCell(NTMConfig(input_size, output_size, **kwargs))
 
     @classmethod
     def from_config(cls, config: NTMConfig) -> NTM:
         d = config.to_dict()
         return cls(d.pop("input_size"), d.pop("output_size"), **d)
-
-    def initial_state(self, batch: int, locations: int | None = None) -> NTMState:
-        """See :meth:`NTMCell.initial_state`."""
-        return self.cell.initial_state(batch, locations)
-
-    def resize_memory(self, locations: int) -> NTM:
-        """Run with ``locations`` memory rows (see :meth:`NTMCell.resize_memory`). Returns ``self``."""
-        self.cell.resize_memory(locations)
-        self.config = self.cell.config
-        return self
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        state: NTMState | None = None,
-        lengths: torch.Tensor | None = None,
-        return_trace: bool = False,
-        memory_locations: int | None = None,
-    ):
-        if state is not None and memory_locations is not None:
-            raise ValueError("give either state or memory_locations (the size of a fresh initial state), not both")
-        check_sequence_input(x, self.config.input_size, lengths)
-        device = self.cell.output.weight.device
-        if x.device != device:
-            raise ValueError(
-                f"input is on {x.device} but the model is on {device}: move one of them "
-                f"(x.to('{device}') or model.to('{x.device}'))"
-            )
-        b, t, _ = x.shape
-        if state is None:
-            state = self.cell.initial_state(b, memory_locations)
-        # Time-major and contiguous: every step gets a [B, input] tensor of the same layout,
-        # whatever the sequence length (so one compiled graph serves every length).
-        xs = x.to(self.cell.output.weight.dtype).transpose(0, 1).clone(memory_format=torch.contiguous_format)
-        step = (
-            self._compiled_step
-            if (self._compiled_step is not None and torch.is_grad_enabled() and not return_trace)
-            else self.cell.step
-        )
-        if step is self._compiled_step and self._vary_memory:
-            from .engine import mark_memory_dynamic
-
-            mark_memory_dynamic(state)  # one graph for every memory size (once per sequence)
-        if lengths is not None:
-            lengths = lengths.to(x.device)
-        outputs = []
-        trace: dict[str, list[torch.Tensor]] = {
-            k: [] for k in ("read_weights", "write_weights", "erase", "add", "read_vectors", "memory")
-        }
-        for i in range(t):
-            y, new_state, heads = step(xs[i], state)
-            if lengths is not None:
-                active = lengths > i
-                y = y * active.unsqueeze(-1).to(y.dtype)
-                new_state = _select_state(active, new_state, state)
-            state = new_state
-            outputs.append(y)
-            if return_trace:
-                for k in ("read_weights", "write_weights", "read_vectors", "memory"):
-                    trace[k].append(getattr(state, k))
-                trace["erase"].append(heads.erase)
-                trace["add"].append(heads.add)
-        logits = torch.stack(outputs, dim=1) if outputs else x.new_zeros(b, 0, self.config.output_size)
-        if return_trace:
-            return logits, state, {k: torch.stack(v, dim=1) for k, v in trace.items() if v}
-        return logits, state
-
-
-@dataclass
-class LSTMConfig:
-    """The LSTM baseline's settings. A checkpoint stores this."""
-
-    input_size: int
-    output_size: int
-    hidden_size: int = 256
-    num_layers: int = 3
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> LSTMConfig:
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ConfigError(f"unknown LSTM baseline settings {sorted(unknown)}")
-        return cls(**d)
-
-
-class LSTMBaseline(nn.Module):
-    """A stacked LSTM with no memory, with the same interface as :class:`NTM`."""
-
-    def __init__(self, input_size: int, output_size: int, hidden_size: int = 256, num_layers: int = 3):
-        super().__init__()
-        self.config = LSTMConfig(input_size, output_size, hidden_size, num_layers)
-        self.input_size, self.output_size = input_size, output_size
-        self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True)
-        self.output = nn.Linear(hidden_size, output_size)
-
-    def forward(self, x: torch.Tensor, state=None, lengths: torch.Tensor | None = None, return_trace: bool = False):
-        """As :meth:`NTM.forward`: with ``lengths``, outputs past a sample's length are zero and the
-        returned ``(h, c)`` is each sample's state at its own length (the initial state for length 0)."""
-        check_sequence_input(x, self.input_size, lengths)
-        if lengths is None:
-            h, state = self.lstm(x, state)
-            y = self.output(h)
-            return (y, state, {}) if return_trace else (y, state)
-        b, t, _ = x.shape
-        lengths = lengths.to(x.device)
-        if state is None:
-            zeros = x.new_zeros(self.lstm.num_layers, b, self.lstm.hidden_size)
-            state = (zeros, zeros)
-        packed = nn.utils.rnn.pack_padded_sequence(
-            x, lengths.clamp_min(1).cpu(), batch_first=True, enforce_sorted=False
-        )
-        h, (hn, cn) = self.lstm(packed, state)
-        h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=t)
-        y = self.output(h) * (torch.arange(t, device=x.device) < lengths.unsqueeze(1)).unsqueeze(-1)
-        empty = (lengths == 0).view(1, -1, 1)  # no step taken: the state stays the initial one
-        new_state = (torch.where(empty, state[0], hn), torch.where(empty, state[1], cn))
-        return (y, new_state, {}) if return_trace else (y, new_state)
-
-    @classmethod
-    def from_config(cls, config: LSTMConfig) -> LSTMBaseline:
-        return cls(**config.to_dict())

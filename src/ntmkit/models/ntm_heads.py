@@ -2,7 +2,7 @@
 
 One linear layer turns the controller's output into every head's parameters at once; the
 parameters go through bounded activations and then through the pure functions of
-:mod:`ntmkit.addressing`. Read and write heads are two tensor dimensions, never loops.
+:mod:`ntmkit.models.ntm_addressing`. Read and write heads are two tensor dimensions, never loops.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import addressing
+from . import ntm_addressing as addressing
 
 
 class NTMState(NamedTuple):
