@@ -72,6 +72,24 @@ NOTES = {
     "to the queried item when the query ends, moves on by one item and reads out the next one.",
 }
 MANIFEST = ROOT / "src" / "ntmkit" / "pretrained" / "manifest.json"
+# Runs to the paper's budget (`ntm sweep` summaries, TASK-VARIANT.json; --collect_long DIR copies
+# them from DIR/TASK/VARIANT): the paper's x axis, up to 10^6 sequences.
+LONG = ROOT / "benchmarks" / "results" / "long"
+# What the paper's learning-curve figures show, as reference lines in each task's cost unit:
+# (label, level). Read from the figures (approximate).
+PAPER_LEVELS = {
+    "copy": [("paper: both NTMs near 0 by ~100k (Fig. 3)", 0.0)],
+    "repeat_copy": [("paper: both NTMs near 0 by ~200k (Fig. 7)", 0.0)],
+    "associative_recall": [("paper: both NTMs near 0 by ~30k (Fig. 10)", 0.0)],
+    "ngrams": [
+        ("paper: NTMs ~0.5-1 bit above the optimum (Fig. 13)", 0.75),
+        ("paper: LSTM ~3 bits above the optimum (Fig. 13)", 3.0),
+    ],
+    "priority_sort": [
+        ("paper: NTM-LSTM ~17, NTM-FF ~19 at 1M (Fig. 17)", 18.0),
+        ("paper: LSTM ~47-58 at 1M (Fig. 17)", 55.0),
+    ],
+}
 
 
 def shipped_note(task: str) -> str:
@@ -255,8 +273,8 @@ def train_all(runs_dir: Path, tasks: list[str]) -> None:
             )
 
 
-def collect(runs_dir: Path) -> None:
-    """Summarise every sweep under ``runs_dir`` (``TASK/VARIANT/seed-K``) into SWEEPS."""
+def collect(runs_dir: Path, into: Path = SWEEPS, command=None) -> None:
+    """Summarise every sweep under ``runs_dir`` (``TASK/VARIANT/seed-K``) into ``into``."""
     from ntmkit.sweep import summarise
     from ntmkit.tasks import TASKS
 
@@ -265,9 +283,11 @@ def collect(runs_dir: Path) -> None:
         seeds = sorted(int(d.name.split("-")[1]) for d in variant_dir.glob("seed-*"))
         if task not in TASKS or variant not in VARIANTS or not seeds:
             continue
-        summarise(variant_dir, seeds, task, TASKS[task].cost_name, command=sweep_command(task, variant))
-        SWEEPS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(variant_dir / "sweep.json", SWEEPS / f"{task}-{variant}.json")
+        stored = _load(variant_dir / "sweep.json") or {}
+        how = sweep_command(task, variant) if command is None else stored.get("command", "")
+        summarise(variant_dir, seeds, task, TASKS[task].cost_name, command=how)
+        into.mkdir(parents=True, exist_ok=True)
+        shutil.copy(variant_dir / "sweep.json", into / f"{task}-{variant}.json")
         print(f"collected {task} {variant}: seeds {seeds}")
 
 
@@ -325,6 +345,56 @@ def curves_section(task: str) -> list[str]:
             f"{ends('bits')} | {ends('bit_errors')} | `{r.get('command', '')}` |"
         )
     lines += ["", "(~: the mean of the last logged training batches; otherwise the held-out stop test.)", ""]
+    return lines
+
+
+def paper_axis_section(task: str) -> list[str]:
+    """The long runs on the paper's axis: the task's cost against sequences seen (log scale), median
+    and quartiles over the seeds run, the paper's levels as reference lines, and a per-seed table."""
+    import matplotlib.pyplot as plt
+
+    from ntmkit import plots
+    from ntmkit.tasks import TASKS
+
+    runs = {v: d for v in VARIANTS if (d := _load(LONG / f"{task}-{v}.json")) and d.get("curve_logx_sequences")}
+    if not runs:
+        return []
+    cost_name = TASKS[task].cost_name
+    fig, ax = plt.subplots(figsize=(8, 4))
+    colors = {"ntm-ff": "tab:blue", "ntm-lstm": "tab:orange", "lstm": "tab:gray"}
+    for variant, data in runs.items():
+        c = data["curve_logx_sequences"]
+        n = len(data["seeds"])
+        ax.fill_between(c["x"], c["q1"], c["q3"], alpha=0.2, color=colors[variant])
+        ax.plot(c["x"], c["median"], color=colors[variant], label=f"{LABELS[variant]} ({n} seed{'s' * (n > 1)})")
+    for (label, level), style in zip(PAPER_LEVELS.get(task, []), ("--", ":")):
+        ax.axhline(level, color="black", linestyle=style, linewidth=1, label=label)
+    ax.set_xscale("log")
+    ax.set_xlim(right=max(1e6, max(max(d["curve_logx_sequences"]["x"]) for d in runs.values())))
+    ax.set_xlabel("sequences seen (the paper's axis, log scale)")
+    ax.set_ylabel(cost_name)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    ax.set_title(f"{task}: training batches, smoothed; median and quartiles over seeds", fontsize=9)
+    plots._save(fig, PICTURES / f"{task}_paper_axis.png")
+    lines = [
+        f"Runs to the paper's budget (x: sequences seen, up to the paper's 10^6; y: {cost_name} on the "
+        "training batches, smoothed; the paper's levels as reference lines):",
+        "",
+        f"![{task} on the paper's axis](results/{task}_paper_axis.png)",
+        "",
+        "| model | seed | sequences | cost at the end (last logged batches) | cross-entropy bits per sequence at the "
+        "end | wrong bits per sequence at the end | command |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for variant, data in runs.items():
+        for seed in data["seeds"]:
+            lines.append(
+                f"| {LABELS[variant]} | {seed['seed']} | {seed.get('total_sequences') or 0:,} | "
+                f"{seed['last_training_cost']:.4g} | {seed['last_training_bits']:.4g} | "
+                f"{seed['last_training_bit_errors']:.4g} | `{data.get('command', '')}` |"
+            )
+    lines += ["", f"(`{LONG.relative_to(ROOT)}/{task}-*.json`; the runs resume from their directories.)", ""]
     return lines
 
 
@@ -428,6 +498,7 @@ def render(tasks: list[str]) -> None:
             lines += ["Measured (written from the stored JSON files): " + " ".join(generated), ""]
         if task in NOTES:
             lines += [NOTES[task], ""]
+        lines += paper_axis_section(task)
         lines += curves_section(task)
         if not pretrained_path(task).is_file():
             lines += ["No shipped model for this task yet.", ""]
@@ -494,8 +565,15 @@ def main() -> None:
         action="store_true",
         help="summarise the runs in --runs_dir again into benchmarks/results/sweeps/ first",
     )
+    p.add_argument(
+        "--collect_long",
+        metavar="DIR",
+        help="summarise the long runs in DIR/TASK/VARIANT into benchmarks/results/long/ first (keeping their commands)",
+    )
     a = p.parse_args()
     tasks = [t for t in a.tasks.split(",") if t]
+    if a.collect_long:
+        collect(Path(a.collect_long), LONG, command="stored")
     if a.train:
         train_all(Path(a.runs_dir), tasks)
     if a.train or a.collect:

@@ -21,11 +21,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 import torch
 
-from .models import NTM
+from .models import MemoryModel
 from .optim import make_optimizer
+from .registry import build_model, model_kind
 from .tasks import CopyTask
 
 
@@ -37,8 +39,11 @@ def throughput(
     warmup: int = 3,
     seed: int = 0,
     mixed: bool = False,
+    model: str = "ntm",
+    options: dict | None = None,
 ) -> float:
-    """Training sequences per second of the default copy model (forward, backward, clip, Adam).
+    """Training sequences per second of a copy model (forward, backward, clip, Adam): ``model`` a
+    name in the registry with config ``options`` (default: the default NTM).
 
     ``level`` fixes the copy length; None runs batches of one length each, as ``ntm train`` does,
     taking the lengths 1-20 in turn so that every 20 timed steps cost exactly the average of the
@@ -50,12 +55,12 @@ def throughput(
     rank, world_size = distributed.setup(torch.device("cpu"))
     torch.manual_seed(seed)
     task = CopyTask()
-    model = NTM(task.input_size, task.output_size)
+    net = build_model(model, model_kind(model).config(task.input_size, task.output_size, options or {}))
     if engine == "compiled":
         torch._dynamo.reset()  # each measurement compiles afresh, as a new training run would
-        model.compile_step()
-    train_model = distributed.wrap(model)
-    opt = make_optimizer("adam", model.parameters())
+        cast(MemoryModel, net).compile_step()
+    train_model = distributed.wrap(net)
+    opt = make_optimizer("adam", net.parameters())
     g = torch.Generator().manual_seed(seed + rank)
     turn = iter(range(10**9))
 
@@ -68,7 +73,7 @@ def throughput(
         loss = task.loss(logits, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
         opt.step()
 
     for _ in range(warmup):
@@ -146,6 +151,29 @@ def converge_seconds(seed: int, timeout: float = 900.0, extra: tuple = ()) -> tu
     learn; (None, None) if not learned."""
     r = cold_run(seed, timeout, extra)
     return (None, None) if r is None else (r["wall_seconds"], r["learned_sequences"])
+
+
+def model_main(model: str, options: dict, quick: bool = False) -> int:
+    """``ntm bench --model X``: that model's training throughput on copy, eager against compiled."""
+    torch.set_num_threads(1)
+    steps = 20
+    label = model_kind(model).label
+    print(f"ntmkit bench: {label} ({options or 'defaults'}) on copy, Adam, lengths 1-20 unless stated")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} logical CPUs; torch {torch.__version__}")
+    print(f"settings: 1 process, torch.set_num_threads(1), {steps} timed steps after 3 warm-up steps")
+    print("\nthroughput against batch size (sequences/s; lengths 1-20, one length per batch as in training):")
+    print(f"  {'batch':>6} {'eager':>9} {'compiled':>9} {'speedup':>8}")
+    at32: dict[str, float] = {}
+    for b in [32] if quick else [1, 8, 32, 128]:
+        e = throughput("eager", b, steps, model=model, options=options)
+        c = throughput("compiled", b, steps, model=model, options=options)
+        at32 = {"eager": e, "compiled": c} if b == 32 else at32
+        print(f"  {b:>6} {e:>9.0f} {c:>9.0f} {c / e:>7.2f}x", flush=True)
+    print()
+    print(f"eager throughput: {at32['eager']:.0f} sequences/s")
+    print(f"train throughput: {at32['compiled']:.0f} sequences/s")
+    print(f"speedup over eager: {at32['compiled'] / at32['eager']:.2f}")
+    return 0
 
 
 def main(quick: bool = False) -> int:

@@ -7,6 +7,7 @@ the starting project keeps its spelling.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import sys
@@ -662,9 +663,23 @@ def _check_memory_for_values(base, axis: str, values: list[int], n_locations: in
 
 
 def cmd_bench(args) -> int:
+    """``ntm bench``: the default NTM's full benchmark, or with --model (and its flags) that
+    model's throughput, eager against compiled."""
     from .bench import main as bench_main
+    from .bench import model_main
 
-    return bench_main(quick=args.quick)
+    kind = value(args, "model")
+    if not model_kind(kind).has_memory:
+        raise UsageError(
+            f"ntm bench times the compiled step of a memory model; the {model_kind(kind).label} has none: "
+            "use --model ntm or --model dnc"
+        )
+    given_flags = [f for f in MODEL_FLAGS if getattr(args, f, None) is not None]
+    if args.model is None and not given_flags:
+        return bench_main(quick=args.quick)
+    defaults = model_options(argparse.Namespace(), kind)
+    options = {k: v for k, v in model_options(args, kind).items() if defaults.get(k) != v}
+    return model_main(kind, options, quick=args.quick)
 
 
 def main(argv=None) -> int:

@@ -173,7 +173,7 @@ COMMAND_GROUPS = {
     "visualize": ("task", "model", "training", "files"),
     "evaluate": ("task", "model", "training", "files", "evaluate and sweep"),
     "sweep": ("task", "model", "training", "files", "evaluate and sweep"),
-    "bench": ("bench",),
+    "bench": ("bench", "model"),
 }
 COMMAND_HELP = {
     "train": "train (or resume) a model; stops when the task is learned",

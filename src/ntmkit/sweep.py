@@ -187,12 +187,17 @@ def smooth(values: np.ndarray, span: int = 10) -> np.ndarray:
 
 
 def band(
-    curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200
+    curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200, log: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Median and quartiles of several (x, y) curves on a common x grid; a curve that ended
-    (its run learned the task and stopped) holds its last value."""
+    """Median and quartiles of several (x, y) curves on a common x grid (evenly spaced, or with
+    ``log`` evenly spaced in log x from the first logged x); a curve that ended (its run learned
+    the task and stopped) holds its last value."""
     top = max(float(x[-1]) for x, _ in curves)
-    grid = np.linspace(0.0, top, points)
+    if log:
+        first = max(min(float(x[0]) for x, _ in curves), 1.0)
+        grid = np.geomspace(first, max(top, first * 1.001), points)
+    else:
+        grid = np.linspace(0.0, top, points)
     ys = np.stack([np.interp(grid, x, y, left=y[0], right=y[-1]) for x, y in curves])
     q1, med, q3 = np.percentile(ys, [25, 50, 75], axis=0)
     return grid, med, q1, q3
@@ -227,7 +232,9 @@ def _seed_row(seed: int, run: dict) -> dict:
     }
 
 
-def _curves(runs: dict, xkey: str, ykey: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+def _curves(
+    runs: dict, xkey: str, ykey: str, log: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     data = [
         (
             np.array([row[xkey] for row in r["rows"]], dtype=float),
@@ -236,7 +243,7 @@ def _curves(runs: dict, xkey: str, ykey: str) -> tuple[np.ndarray, np.ndarray, n
         for r in runs.values()
         if len(r["rows"]) >= 2
     ]
-    return band(data) if data else None
+    return band(data, log=log) if data else None
 
 
 def summarise(sweep_dir: Path, seeds: list[int], task: str, cost_name: str, command: str = "") -> dict:
@@ -270,6 +277,10 @@ def summarise(sweep_dir: Path, seeds: list[int], task: str, cost_name: str, comm
                     ylabel=cost_name,
                     title=f"{task}: median of {len(seeds)} seeds, quartiles shaded",
                 )
+    for ykey, prefix in (("cost", "curve_logx"), ("bits", "curve_bits_logx")):  # the paper's axis, log scale
+        c = _curves(runs, "sequences", ykey, log=True)
+        if c is not None:
+            result[f"{prefix}_sequences"] = {k: v.tolist() for k, v in zip(("x", "median", "q1", "q3"), c)}
     (sweep_dir / "sweep.json").write_text(json.dumps(result, indent=1))
     return result
 
