@@ -206,7 +206,11 @@ def copy_note() -> str:
 def attempts_note(folder: str) -> str:
     """Recipe attempts, one sweep JSON file each in benchmarks/results/FOLDER/."""
     parts = []
-    for path in sorted((ROOT / "benchmarks" / "results" / folder).glob("*.json")):
+    for path in (
+        sorted((ROOT / "benchmarks" / "results" / folder).glob("*.json"))
+        if (ROOT / "benchmarks" / "results" / folder).is_dir()
+        else []
+    ):
         sweep = json.loads(path.read_text())
         costs = ", ".join(
             f"{s['final_cost']:.3g}" if s.get("final_cost") is not None else f"~{s.get('last_training_cost', 0):.3g}"
@@ -512,8 +516,26 @@ def render(tasks: list[str]) -> None:
             f"![{task} memory use](results/{pic.name})",
             "",
         ]
+    lines += dnc_section()
     PAGE.write_text("\n".join(lines))
     print(f"wrote {PAGE}")
+
+
+def dnc_section() -> list[str]:
+    """The Differentiable Neural Computer's runs (`ntm sweep --model dnc ...`), one sweep JSON file
+    each in benchmarks/results/dnc/, written as the other attempts are."""
+    note = attempts_note("dnc")
+    if not note:
+        return []
+    return [
+        "## The Differentiable Neural Computer",
+        "",
+        "`--model dnc` (Graves et al. 2016): the same tasks, training loop, stop test and evaluation as the NTM. "
+        "Runs so far (written from `benchmarks/results/dnc/*.json`; wrong bits per sequence):",
+        "",
+        note,
+        "",
+    ]
 
 
 README = ROOT / "README.md"
