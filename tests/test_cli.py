@@ -226,8 +226,11 @@ BAD = [
         "--max_sequence 1000000 needs 1000000 memory locations but the model has 128",
     ),
     (["train", "--memory_locations=100000", "--memory_vector_size=100000"], "GiB for one training step"),
-    (["train", "--model=lstm", "--memory_locations=64"], "--memory_locations applies to the NTM only"),
-    (["train", "--model=lstm", "--memory_sizes=auto"], "--memory_sizes applies to the NTM only"),
+    (["train", "--model=lstm", "--memory_locations=64"], "--memory_locations does not apply to the LSTM baseline"),
+    (["train", "--model=lstm", "--memory_sizes=auto"], "--memory_sizes does not apply to the LSTM baseline"),
+    (["train", "--model=dnc", "--maximum_shifts=5"], "--maximum_shifts does not apply to the DNC"),
+    (["train", "--model=dnc", "--write_heads=2"], "the DNC has one write head"),
+    (["train", "--model=dnc", "--preset=paper"], "the NTM paper gives no sizes for the DNC"),
     (["train", "--memory_sizes=8,300"], "--memory_sizes: memory sizes must lie in [3, 128]"),
     (["train", "--steps_after_learned=-1"], "--steps_after_learned must be >= 0"),
     (["train", "--device=cuda:99"], "--device"),
@@ -773,3 +776,29 @@ def test_each_command_has_its_own_options_and_the_flat_spelling_keeps_them_all(c
     for argv in (["--seed", "3", "train"], ["train", "--seed", "3"], ["--train", "--seed", "3"]):
         args = p.parse_args(argv)
         assert args.seed == 3 and (args.command == "train" or args.train), argv
+
+
+def test_the_dnc_runs_through_every_command(tmp_path, capsys):
+    """`--model dnc`: train (with its own flags, memory sizes drawn per batch), test, visualize (with
+    the DNC's usage, allocation, read modes and link matrix), evaluate with a larger memory, sweep."""
+    dirs = ["--checkpoint_dir", str(tmp_path / "ck"), "--train_log_dir", str(tmp_path / "logs"),
+            "--figure_dir", str(tmp_path / "fig")]  # fmt: skip
+    tiny = ["--model", "dnc", "--controller_size", "16", "--memory_locations", "24", "--memory_vector_size", "6",
+            "--read_heads", "2", "--deallocation", "--batches", "4", "--engine", "eager", "--quiet",
+            "--max_sequence", "5"]  # fmt: skip
+    assert main(["train", *tiny, *dirs, "--epochs", "1", "--steps_per_epoch", "3", "--keep_training"]) == 0
+    out = capsys.readouterr().out
+    assert "training dnc on copy" in out
+    data = ckpt.load(ckpt.latest(tmp_path / "ck"))
+    assert data["model_kind"] == "dnc" and data["model_config"]["read_heads"] == 2
+    assert data["model_config"]["deallocation"] is True and data["model_config"]["controller"] == "lstm"
+    assert main(["test", *dirs, "--sequences", "4", "--max_sequence", "5"]) == 0
+    assert "bit errors per sequence" in capsys.readouterr().out
+    assert main(["visualize", *dirs, "--max_sequence", "5"]) == 0
+    assert len(list((tmp_path / "fig").glob("visualize_*.png"))) == 1
+    assert main(["evaluate", *dirs, "--sequences", "3", "--values", "5,30", "--memory_locations", "64"]) == 0
+    report = json.loads(next((tmp_path / "fig").glob("evaluate_*.json")).read_text())
+    assert [r["length"] for r in report["rows"]] == [5, 30] and report["memory_locations"] == 64
+    capsys.readouterr()
+    assert main(["train", "--model", "dnc", "--gate_bias", "1", *dirs]) == 2
+    assert "--gate_bias does not apply to the DNC" in capsys.readouterr().err
