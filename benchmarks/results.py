@@ -217,6 +217,7 @@ def attempts_note(folder: str) -> str:
             for s in sweep["seeds"]
         )
         seqs = ", ".join(f"{s.get('total_sequences') or s.get('sequences') or 0:,}" for s in sweep["seeds"])
+        secs = ", ".join(f"{s.get('total_seconds') or s.get('seconds') or 0:,.0f}" for s in sweep["seeds"])
         gens = [s["generalisation"] for s in sweep["seeds"] if s.get("generalisation")]
         beyond = ""
         if gens:
@@ -225,7 +226,8 @@ def attempts_note(folder: str) -> str:
                 f"{g['bit_errors'][values[-1]]:.3g}" for g in gens
             )
         parts.append(
-            f"`{sweep['command']}`: learned {sweep['learned']}, {seqs} sequences, cost at the end {costs}{beyond}."
+            f"`{sweep['command']}`: learned {sweep['learned']}, {seqs} sequences ({secs} s of training), cost at the "
+            f"end {costs}{beyond}."
         )
     return " ".join(parts)
 
@@ -238,7 +240,16 @@ def associative_recall_note() -> str:
     return attempts_note("associative_recall")
 
 
-GENERATED = {"copy": copy_note, "repeat_copy": repeat_copy_note, "associative_recall": associative_recall_note}
+def priority_sort_note() -> str:
+    return attempts_note("priority_sort")
+
+
+GENERATED = {
+    "copy": copy_note,
+    "repeat_copy": repeat_copy_note,
+    "associative_recall": associative_recall_note,
+    "priority_sort": priority_sort_note,
+}
 
 
 def ntm(*args: str, check: bool = True) -> str:
