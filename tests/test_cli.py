@@ -802,3 +802,19 @@ def test_the_dnc_runs_through_every_command(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "--model", "dnc", "--gate_bias", "1", *dirs]) == 2
     assert "--gate_bias does not apply to the DNC" in capsys.readouterr().err
+
+
+def test_a_recommendation_for_one_controller_applies_to_that_controller_only(tmp_path, capsys):
+    tiny = ["--task", "associative_recall", "--max_items", "3", "--controller_size", "8", "--memory_locations", "40",
+            "--memory_vector_size", "4", "--engine", "eager", "--quiet", "--epochs", "1", "--steps_per_epoch", "1",
+            "--keep_training"]  # fmt: skip
+    code, out, _err = run(["train", *tiny], tmp_path, capsys)
+    config = ckpt.load(ckpt.latest(tmp_path / "ck"))["model_config"]
+    assert code == 0 and "--gate_bias 0.0 --init_weighting random" in out
+    assert config["controller"] == "feedforward" and config["gate_bias"] == 0 and config["init_weighting"] == "random"
+    code, out, _err = run(["train", *tiny, "--controller", "lstm"], tmp_path / "b", capsys)
+    config = ckpt.load(ckpt.latest(tmp_path / "b" / "ck"))["model_config"]
+    assert code == 0 and "trains by default" not in out
+    assert config["gate_bias"] == -2 and config["init_weighting"] == "focused"
+    code, out, _err = run(["train", *tiny, "--gate_bias", "-1"], tmp_path / "c", capsys)  # a flag given wins
+    assert ckpt.load(ckpt.latest(tmp_path / "c" / "ck"))["model_config"]["gate_bias"] == -1
