@@ -546,6 +546,13 @@ def dnc_section() -> list[str]:
         "",
         note,
         "",
+        "Memory use of the first of them (seed 0 of the default run: `ntm visualize --checkpoint_dir "
+        "<its seed-0/ck> --max_sequence 20`): the write head follows the allocation weighting to a fresh row for "
+        "every input vector, and the link matrix records the order; at the delimiter the read head switches from "
+        "content look-up to the forward read mode and replays the writes in order through the links.",
+        "",
+        "![DNC memory use on copy](results/visualize_copy_dnc.png)",
+        "",
     ]
 
 
