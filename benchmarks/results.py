@@ -558,12 +558,13 @@ def dnc_section() -> list[str]:
 
 README = ROOT / "README.md"
 SUMMARY = ("<!-- summary:begin -->", "<!-- summary:end -->")
-MODEL_NAMES = {"feedforward": "NTM, feed-forward", "lstm": "NTM, LSTM controller"}
+MODEL_NAMES = {"feedforward": "NTM, feed-forward", "lstm": "NTM, LSTM controller"}  # by controller
 
 
 def readme_summary() -> None:
     """The README's table of shipped models, from manifest.json (between the summary markers)."""
     from ntmkit.pretrained import load_pretrained
+    from ntmkit.registry import model_kind
 
     entries = _load(MANIFEST) or {}
     lines = [
@@ -577,14 +578,17 @@ def readme_summary() -> None:
             continue
         data = load_pretrained(task)
         kind = data["model_kind"]
-        model = MODEL_NAMES.get(data["model_config"].get("controller"), kind) if kind == "ntm" else "LSTM baseline"
+        config = data["model_config"]
+        model = MODEL_NAMES[config["controller"]] if kind == "ntm" else model_kind(kind).label
+        if kind != "ntm" and "controller" in config:
+            model += f", {'feed-forward' if config['controller'] == 'feedforward' else 'LSTM'} controller"
         verdict = "met" if e["meets_target"] else "not met"
         other = e.get("cost_on_another_set")
         second = "" if other is None else f", {other:.4g} on a second set"
         lines.append(
-            f"| {task} | {model} | {e['cross_entropy_bits']:.4g} | {e['bit_errors']:.4g} | "
+            f"| {data['task']['name']} | {model} | {e['cross_entropy_bits']:.4g} | {e['bit_errors']:.4g} | "
             f"{e['training_range_cost']:.4g} {e['cost_name']}{second} (< {e['target']:g} on both: {verdict}) | "
-            f"{PAPER[task]} |"
+            f"{PAPER[data['task']['name']] if kind != 'dnc' else '(the NTM paper has no DNC)'} |"
         )
     lines.append(SUMMARY[1])
     text = README.read_text()

@@ -424,7 +424,7 @@ def _short_test(model, task, seed, device) -> None:
 def load_for_inference(args):
     """The model to test: the latest checkpoint in --checkpoint_dir, else the shipped one."""
     from . import checkpoint as ckpt
-    from .pretrained import load_pretrained
+    from .pretrained import load_pretrained, shipped_name
     from .registry import build_model
 
     path = ckpt.latest(value(args, "checkpoint_dir"))
@@ -437,11 +437,9 @@ def load_for_inference(args):
                 f"--checkpoint_dir {value(args, 'checkpoint_dir')} holds no ntmkit checkpoint "
                 f"(ckpt-*.pt): point it at a directory written by 'ntm train'"
             )
-        data = load_pretrained(value(args, "task"))
-        source = (
-            f"the pretrained {value(args, 'task')} model shipped with ntmkit (no checkpoint in "
-            f"{value(args, 'checkpoint_dir')})"
-        )
+        name = shipped_name(value(args, "task"), value(args, "model"))
+        data = load_pretrained(name)
+        source = f"the pretrained {name} model shipped with ntmkit (no checkpoint in {value(args, 'checkpoint_dir')})"
     stored = data["model_config"]
     kind = data["model_kind"]
     asked = model_options(args, kind)

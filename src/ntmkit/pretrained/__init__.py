@@ -1,4 +1,6 @@
-"""Trained models shipped inside the package: one checkpoint-format file per task, model only."""
+"""Trained models shipped inside the package: checkpoint-format files, model only, one per task for
+the NTM (``copy.pt``) and per task and model for the others (``copy-dnc.pt``). A shipped model's
+*name* is its file's stem (:func:`shipped_name`); the manifest is keyed by it."""
 
 from __future__ import annotations
 
@@ -7,17 +9,27 @@ from importlib import resources
 from ..checkpoint import load
 from ..errors import CheckpointError
 
+DEFAULT_MODEL = "ntm"  # its shipped files keep the task's name alone
+
+
+def shipped_name(task: str, model: str = DEFAULT_MODEL) -> str:
+    """The name a shipped model of ``model`` for ``task`` goes by (``copy``, ``copy-dnc``)."""
+    return task if model == DEFAULT_MODEL else f"{task}-{model}"
+
 
 def pretrained_path(task: str):
+    """The file of the shipped model called ``task`` (a task, or a name from :func:`shipped_name`)."""
     return resources.files(__name__) / f"{task}.pt"
 
 
 def load_pretrained(task: str = "copy") -> dict:
-    """The shipped checkpoint dict for ``task`` (``model_kind``, ``model_config``, ``task``, ``model``)."""
+    """The shipped checkpoint dict called ``task`` (``model_kind``, ``model_config``, ``task``, ``model``)."""
     path = pretrained_path(task)
     if not path.is_file():
+        task_name, _, model = task.partition("-")
+        flag = f" --model {model}" if model else ""
         raise CheckpointError(
-            f"no pretrained model for task {task!r} ships with ntmkit: train one with 'ntm train --task {task}'"
+            f"no pretrained model {task!r} ships with ntmkit: train one with 'ntm train --task {task_name}{flag}'"
         )
     with resources.as_file(path) as p:
         return load(p)
