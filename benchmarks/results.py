@@ -75,6 +75,13 @@ MANIFEST = ROOT / "src" / "ntmkit" / "pretrained" / "manifest.json"
 # Runs to the paper's budget (`ntm sweep` summaries, TASK-VARIANT.json; --collect_long DIR copies
 # them from DIR/TASK/VARIANT): the paper's x axis, up to 10^6 sequences.
 LONG = ROOT / "benchmarks" / "results" / "long"
+# Points read from the paper's learning curves (sequences, cost), drawn as markers: (label, points).
+PAPER_POINTS = {
+    "priority_sort": [
+        ("paper: NTM-FF, read from Fig. 17", [(200_000, 55.0), (400_000, 30.0), (600_000, 22.0), (1_000_000, 19.0)]),
+        ("paper: NTM-LSTM, read from Fig. 17", [(200_000, 45.0), (400_000, 25.0), (800_000, 18.0), (1_000_000, 17.0)]),
+    ],
+}
 # What the paper's learning-curve figures show, as reference lines in each task's cost unit:
 # (label, level). Read from the figures (approximate).
 PAPER_LEVELS = {
@@ -298,8 +305,9 @@ def collect(runs_dir: Path, into: Path = SWEEPS, command=None) -> None:
         seeds = sorted(int(d.name.split("-")[1]) for d in variant_dir.glob("seed-*"))
         if task not in TASKS or variant not in VARIANTS or not seeds:
             continue
-        stored = _load(variant_dir / "sweep.json") or {}
-        how = sweep_command(task, variant) if command is None else stored.get("command", "")
+        stored = _load(variant_dir / "sweep.json") or {}  # command.txt, if there, says more (e.g. a resumed run)
+        written = (variant_dir / "command.txt").read_text().strip() if (variant_dir / "command.txt").exists() else ""
+        how = sweep_command(task, variant) if command is None else written or stored.get("command", "")
         summarise(variant_dir, seeds, task, TASKS[task].cost_name, command=how)
         into.mkdir(parents=True, exist_ok=True)
         shutil.copy(variant_dir / "sweep.json", into / f"{task}-{variant}.json")
@@ -384,6 +392,8 @@ def paper_axis_section(task: str) -> list[str]:
         ax.plot(c["x"], c["median"], color=colors[variant], label=f"{LABELS[variant]} ({n} seed{'s' * (n > 1)})")
     for (label, level), style in zip(PAPER_LEVELS.get(task, []), ("--", ":")):
         ax.axhline(level, color="black", linestyle=style, linewidth=1, label=label)
+    for (label, points), marker in zip(PAPER_POINTS.get(task, []), ("^", "s")):
+        ax.plot(*zip(*points), linestyle="none", marker=marker, color="black", fillstyle="none", label=label)
     ax.set_xscale("log")
     ax.set_xlim(right=max(1e6, max(max(d["curve_logx_sequences"]["x"]) for d in runs.values())))
     ax.set_xlabel("sequences seen (the paper's axis, log scale)")
@@ -405,7 +415,7 @@ def paper_axis_section(task: str) -> list[str]:
     for variant, data in runs.items():
         for seed in data["seeds"]:
             lines.append(
-                f"| {LABELS[variant]} | {seed['seed']} | {seed.get('total_sequences') or 0:,} | "
+                f"| {LABELS[variant]} | {seed['seed']} | {seed.get('logged_sequences') or 0:,} | "
                 f"{seed['last_training_cost']:.4g} | {seed['last_training_bits']:.4g} | "
                 f"{seed['last_training_bit_errors']:.4g} | `{data.get('command', '')}` |"
             )

@@ -220,6 +220,7 @@ def _seed_row(seed: int, run: dict) -> dict:
         "sequences": at.get("sequences", summ.get("sequences")),
         "seconds": at.get("seconds", summ.get("seconds")),
         "total_sequences": summ.get("sequences"),
+        "logged_sequences": rows[-1].get("sequences") if rows else None,  # also for a run still going
         "total_seconds": summ.get("seconds"),
         "final_cost": final.get("cost"),
         "final_bits": final.get("bits"),
