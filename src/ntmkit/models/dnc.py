@@ -21,12 +21,14 @@ from torch import nn
 
 from ..errors import ConfigError
 from . import dnc_addressing as A
+from .config import ModelConfig, check_positive_ints
 from .controller import CONTROLLERS, make_controller
+from .ntm import POSITIVE
 from .sequence import MemoryCell, MemoryModel
 
 
 @dataclass
-class DNCConfig:
+class DNCConfig(ModelConfig):
     """Every hyperparameter of the DNC, with its default. A checkpoint stores this."""
 
     input_size: int
@@ -43,19 +45,10 @@ class DNCConfig:
     link_sharpness: bool = False  # ... sharpen the forward and backward weightings
     clip_interface: float = 20.0  # the interface vector is clipped to +-this before its activations
 
+    settings_name = "DNC settings"
+
     def __post_init__(self):
-        for name in (
-            "input_size",
-            "output_size",
-            "controller_size",
-            "controller_layers",
-            "memory_locations",
-            "memory_vector_size",
-            "read_heads",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        check_positive_ints(self, POSITIVE[:-1])  # write_heads: exactly 1, below
         if self.write_heads != 1:
             raise ConfigError(f"the DNC has one write head, got write_heads={self.write_heads!r}: use 1")
         if self.controller not in CONTROLLERS:
@@ -66,16 +59,6 @@ class DNCConfig:
     def state_floats(self) -> int:
         """Floats of state per sample and time step that grow with the memory (kept for backward)."""
         return self.memory_locations * (self.memory_vector_size + self.memory_locations)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> DNCConfig:
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ConfigError(f"unknown DNC settings {sorted(unknown)}")
-        return cls(**d)
 
 
 class DNCState(NamedTuple):

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from .config import ModelConfig
 from .sequence import check_sequence_input
 
 
 @dataclass
-class LSTMConfig:
+class LSTMConfig(ModelConfig):
     """The LSTM baseline's settings. A checkpoint stores this."""
 
     input_size: int
@@ -21,15 +20,7 @@ class LSTMConfig:
     hidden_size: int = 256
     num_layers: int = 3
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> LSTMConfig:
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ConfigError(f"unknown LSTM baseline settings {sorted(unknown)}")
-        return cls(**d)
+    settings_name = "LSTM baseline settings"
 
 
 class LSTMBaseline(nn.Module):

@@ -12,16 +12,28 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .config import ModelConfig, check_positive_ints
 from .controller import CONTROLLERS, make_controller
 from .ntm_heads import HeadOutput, Heads, NTMState
 from .sequence import MemoryCell, MemoryModel
 
 MEMORY_INITS = ("constant", "random")
+# The sizes a memory model's config checks are positive integers (the DNC's write_heads must be 1).
+POSITIVE = (
+    "input_size",
+    "output_size",
+    "controller_size",
+    "controller_layers",
+    "memory_locations",
+    "memory_vector_size",
+    "read_heads",
+    "write_heads",
+)
 INIT_WEIGHTINGS = ("random", "focused")
 
 
 @dataclass
-class NTMConfig:
+class NTMConfig(ModelConfig):
     """Every hyperparameter of the machine, with its default. A checkpoint stores this."""
 
     input_size: int
@@ -51,19 +63,7 @@ class NTMConfig:
     gate_bias: float = -2.0
 
     def __post_init__(self):
-        for name in (
-            "input_size",
-            "output_size",
-            "controller_size",
-            "controller_layers",
-            "memory_locations",
-            "memory_vector_size",
-            "read_heads",
-            "write_heads",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        check_positive_ints(self, POSITIVE)
         if isinstance(self.shift_range, bool) or not isinstance(self.shift_range, int) or self.shift_range < 0:
             raise ConfigError(f"shift_range must be an integer >= 0, got {self.shift_range!r}")
         if 2 * self.shift_range + 1 > self.memory_locations:
@@ -87,17 +87,6 @@ class NTMConfig:
     def state_floats(self) -> int:
         """Floats of state per sample and time step that grow with the memory (kept for backward)."""
         return self.memory_locations * self.memory_vector_size
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> NTMConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ConfigError(f"unknown model settings {sorted(unknown)}")
-        return cls(**d)
 
 
 class NTMCell(MemoryCell):
