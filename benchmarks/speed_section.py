@@ -4,8 +4,8 @@
 
 Reads benchmarks/results/profile_step_*.json (benchmarks/profile_step.py),
 task_throughput.json (benchmarks/task_throughput.py), dnc_memory_scaling.json
-(benchmarks/dnc_memory_scaling.py) and bench_dnc_quick.txt (`ntm bench --model dnc --quick`), and
-replaces the text between the markers in docs/benchmarks.md.
+(benchmarks/dnc_memory_scaling.py), bench_dnc_quick.txt (`ntm bench --model dnc --quick`) and
+dnc_peers.json (benchmarks/dnc_peers.py), and replaces the text between the markers in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -85,6 +85,26 @@ def dnc_lines() -> list[str]:
             for r in data["rows"]
         ]
         lines.append("")
+    peers = load("dnc_peers.json")
+    if peers:
+        lines += [
+            f"Against the public PyTorch DNCs, in one run at the same sizes ({peers['sizes']['controller']} units, "
+            f"N = {peers['sizes']['N']}, W = {peers['sizes']['W']}, {peers['sizes']['read_heads']} read head; "
+            f"`{peers['command']}`, each peer from its own clone at the commit below): training sequences per "
+            f"second on copy length {peers['copy_length']} ({peers['time_steps']} time steps), batch "
+            f"{peers['batch']}, one thread, min / median / max of the models' turns:",
+            "",
+            "| model | parameters | sequences/s (min / median / max) | median against our eager |",
+            "|---|---|---|---|",
+        ]
+        eager = peers["rows"][0]["median"]
+        for r in peers["rows"]:
+            v = r["sequences_per_second"]
+            lines.append(
+                f"| {r['model']} | {r['parameters']:,} | {min(v):.1f} / {r['median']:.1f} / {max(v):.1f} | "
+                f"{r['median'] / eager:.2f}x |"
+            )
+        lines += ["", "Peer commits: " + ", ".join(f"{k} {v[:10]}" for k, v in peers["peer_commits"].items()), ""]
     return lines
 
 
