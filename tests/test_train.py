@@ -113,6 +113,24 @@ def test_make_optimizer_defaults_and_errors():
         make_optimizer("sgdx", p)
 
 
+def test_amsgrad_bounds_the_step_after_a_quiet_stretch():
+    """Large gradients, a long stretch of tiny ones (a learned machine), then large ones again:
+    Adam's decayed second moment lets the update grow to several learning rates; AMSGrad keeps
+    the largest second moment seen, so its update stays below one."""
+
+    def steps_after_quiet(name: str) -> float:
+        p = torch.nn.Parameter(torch.zeros(1))
+        opt = make_optimizer(name, [p], lr=1.0)
+        for g in [1.0] * 200 + [1e-4] * 6000 + [1.0] * 3:
+            before = p.detach().clone()
+            p.grad = torch.tensor([g])
+            opt.step()
+        return float((p.detach() - before).abs())  # the third large step
+
+    assert steps_after_quiet("adam") > 2.0  # 4.6 learning rates
+    assert steps_after_quiet("amsgrad") < 1.0  # 0.64
+
+
 def test_checkpoint_is_atomic_and_pruned(tmp_path):
     for step in range(1, 6):
         ckpt.save(tmp_path, step, {"model_kind": "ntm", "model_config": {}, "task": {}, "model": {}}, max_to_keep=2)

@@ -105,8 +105,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("epochs", "training", "epochs; training stops earlier once the task is learned", 100, type=int),
     Option("steps_per_epoch", "training", "optimiser steps per epoch", 2000, type=int),
     Option("batches", "training", "batch size", (T, "batch_size"), type=int),
-    Option("optimizer", "training", "adam, rmsprop (Graves 2013, as in the paper) or rmsprop-torch",
-           (T, "optimizer"), choices=("adam", "rmsprop", "rmsprop-torch")),
+    Option("optimizer", "training", "adam, amsgrad (Adam keeping the largest second moment), rmsprop (Graves "
+           "2013, as in the paper) or rmsprop-torch", (T, "optimizer"), choices=("adam", "amsgrad", "rmsprop",
+           "rmsprop-torch")),
     Option("learning_rate", "training", "learning rate (default 1e-3 for adam, 1e-4 for rmsprop)", type=float),
     Option("momentum", "training", "momentum (rmsprop) or beta1 (adam)", (T, "momentum"), type=float),
     Option("clip_grad_min", "training", "with --clip_grad_max: the gradient's global norm is clipped to "
