@@ -30,8 +30,23 @@ VARIANTS = {
     "ntm-ff": ["--controller", "feedforward"],
     "ntm-lstm": ["--controller", "lstm"],
     "lstm": ["--model", "lstm"],
+    "dnc": ["--model", "dnc"],
+    "dnc-changes": ["--model", "dnc", "--masked_lookup", "--deallocation", "--link_sharpness"],
 }
-LABELS = {"ntm-ff": "NTM, feed-forward controller", "ntm-lstm": "NTM, LSTM controller", "lstm": "LSTM baseline"}
+LABELS = {
+    "ntm-ff": "NTM, feed-forward controller",
+    "ntm-lstm": "NTM, LSTM controller",
+    "lstm": "LSTM baseline",
+    "dnc": "DNC",
+    "dnc-changes": "DNC, masking + de-allocation + sharpness",
+}
+COLORS = {
+    "ntm-ff": "tab:blue",
+    "ntm-lstm": "tab:orange",
+    "lstm": "tab:gray",
+    "dnc": "tab:green",
+    "dnc-changes": "tab:red",
+}
 # The equal-budget comparison (--train): every model gets the same wall-clock budget per seed,
 # two runs at a time (one per core, nothing else on the machine); a run that learns stops early.
 SEEDS, MINUTES = 3, 3
@@ -122,7 +137,7 @@ def shipped_note(task: str) -> str:
 
 
 def equal_budget_note(task: str) -> str:
-    """The three models after the same budget, from the stored sweeps."""
+    """The models after the same budget, from the stored sweeps."""
     parts = []
     for variant in VARIANTS:
         sweep = _load(SWEEPS / f"{task}-{variant}.json")
@@ -315,7 +330,7 @@ def collect(runs_dir: Path, into: Path = SWEEPS, command=None) -> None:
 
 
 def curves_section(task: str) -> list[str]:
-    """The three models' learning curves (cross-entropy bits per sequence, the paper's unit) against
+    """The models' learning curves (cross-entropy bits per sequence, the paper's unit) against
     sequences and against wall seconds, and a table of what each seed reached."""
     import numpy as np
 
@@ -384,7 +399,7 @@ def paper_axis_section(task: str) -> list[str]:
         return []
     cost_name = TASKS[task].cost_name
     fig, ax = plt.subplots(figsize=(8, 4))
-    colors = {"ntm-ff": "tab:blue", "ntm-lstm": "tab:orange", "lstm": "tab:gray"}
+    colors = COLORS
     for variant, data in runs.items():
         c = data["curve_logx_sequences"]
         n = len(data["seeds"])

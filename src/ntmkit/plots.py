@@ -254,7 +254,7 @@ def compare_panels(panels: list[tuple[str, dict]], path, ylabel: str = "cost", t
     """Side-by-side panels of median learning curves with quartile bands, one panel per x axis:
     ``[(xlabel, {label: (x, median, q1, q3)}), ...]`` (e.g. sequences seen and wall seconds)."""
     fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 3.6), squeeze=False)
-    colors = ("tab:blue", "tab:orange", "tab:gray", "tab:green")
+    colors = ("tab:blue", "tab:orange", "tab:gray", "tab:green", "tab:red", "tab:purple")
     for ax, (xlabel, curves) in zip(axes[0], panels):
         values = []
         for (label, (x, med, q1, q3)), color in zip(curves.items(), colors):
