@@ -1,6 +1,7 @@
 """Time of `ntm train` on defaults from a cold process with an empty compile cache, per seed.
 
-    python benchmarks/cold_start.py --seeds 0,1,2,3,4 [--generalise] [--out benchmarks/results/cold_start.json]
+    python benchmarks/cold_start.py --seeds 0,1,2,3,4 [--generalise] [--flags '--optimizer adam']
+        [--out benchmarks/results/cold_start.json]
 
 Run it with nothing else on the machine: it is a timing. For each seed it prints the process's
 wall seconds until `ntm train` stopped (compilation, learning, the steps after learning and the
@@ -46,6 +47,7 @@ def main() -> None:
     p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--generalise", action="store_true", help="score each run beyond the training lengths")
     p.add_argument("--lengths", default="20,30,40,50,60,70,80")
+    p.add_argument("--flags", default="", help="more `ntm train` flags, e.g. '--optimizer adam'")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "cold_start.json"))
     a = p.parse_args()
     keep_root = tempfile.mkdtemp(prefix="ntm-cold-") if a.generalise else None
@@ -55,7 +57,7 @@ def main() -> None:
     runs = []
     for seed in seeds:
         keep = os.path.join(keep_root, f"seed-{seed}") if keep_root else None
-        r = cold_run(seed, keep=keep)
+        r = cold_run(seed, keep=keep, extra=tuple(a.flags.split()))
         runs.append(r or {"seed": seed, "learned": False})
         if r is None:
             print(f"{seed:>4}  not learned")
@@ -76,7 +78,8 @@ def main() -> None:
     result = {
         "command": "python benchmarks/cold_start.py --seeds "
         + a.seeds
-        + (f" --generalise --lengths {a.lengths}" if a.generalise else ""),
+        + (f" --generalise --lengths {a.lengths}" if a.generalise else "")
+        + (f" --flags '{a.flags}'" if a.flags else ""),
         "seeds": seeds,
         "runs": runs,
         "learned": f"{len(done)}/{len(seeds)}",

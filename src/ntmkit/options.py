@@ -113,6 +113,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("clip_grad_min", "training", "with --clip_grad_max: the gradient's global norm is clipped to "
            "max(|min|, |max|)", -_field(T, "clip_grad_norm"), type=float),
     Option("clip_grad_max", "training", "see --clip_grad_min", _field(T, "clip_grad_norm"), type=float),
+    Option("spike_clip", "training", "clip a step whose gradient norm is over this many times the median of the "
+           "last --spike_window steps' norms to that bound (0: off)", (T, "spike_clip"), type=float, least=0),
+    Option("spike_window", "training", "steps of gradient norms --spike_clip compares with", (T, "spike_window"),
+           type=int, least=1),
     Option("curriculum", "training", "start on short sequences and widen the range each time it is learned "
            "(or after 300 steps at one range); off: on copy the whole range converges more reliably",
            (T, "curriculum"), action="bool"),

@@ -26,7 +26,7 @@ from .engine import compiler_available
 from .errors import ConfigError
 from .evaluate import evaluate
 from .models import MemoryModel
-from .optim import make_optimizer
+from .optim import SpikeClip, make_optimizer
 from .registry import build_model, model_kind
 from .tasks import TASKS, Task
 
@@ -47,6 +47,10 @@ class TrainConfig:
     learning_rate: float | None = None  # None: the optimiser's own default
     momentum: float = 0.9
     clip_grad_norm: float = 10.0
+    # A step whose gradient norm is over spike_clip x the median of the last spike_window steps'
+    # norms is clipped to that (0: off); see ntmkit.optim.SpikeClip.
+    spike_clip: float = 10.0
+    spike_window: int = 100
     max_steps: int = 200_000
     max_seconds: float | None = None  # stop after this much training time in this run (a fixed budget)
     curriculum: bool = False  # measured on copy: training on the whole range converges more reliably
@@ -230,6 +234,7 @@ class TrainState:
     optimizer: torch.optim.Optimizer
     curriculum: Curriculum
     streams: Streams
+    spikes: SpikeClip
     step: int = 0
     sequences: int = 0
     elapsed: float = 0.0  # training seconds over every run of this directory
@@ -251,6 +256,7 @@ class TrainState:
             "elapsed": self.elapsed,
             "skipped_steps": self.skipped,
             "learned_at": self.learned_at,
+            "grad_norms": self.spikes.state_dict(),
             "rng": self.streams.state_dict(device, collective),
             "world_size": world_size,
         }
@@ -265,6 +271,9 @@ class TrainState:
         self.step, self.sequences = data["step"], data["sequences"]
         self.elapsed, self.skipped = data.get("elapsed", 0.0), data.get("skipped_steps", 0)
         self.learned_at = data.get("learned_at")
+        norms = data.get("grad_norms", {})
+        history, clipped = norms.get("history", ()), norms.get("clipped", 0)
+        self.spikes = SpikeClip(self.spikes.factor, self.spikes.window, history, clipped)
         self.streams.load_state_dict(data["rng"], rank, device)
 
     def set_learning_rate(self, lr: float) -> None:
@@ -287,7 +296,7 @@ def build_state(cfg: TrainConfig, task: Task, model_config: dict, device, rank: 
     curriculum = Curriculum(
         max(start, task.min_level), task.max_level, cfg.curriculum_step, threshold, cfg.curriculum_patience
     )
-    return TrainState(model, optimizer, curriculum, streams)
+    return TrainState(model, optimizer, curriculum, streams, SpikeClip(cfg.spike_clip, cfg.spike_window))
 
 
 def memory_sizes_for(cfg: TrainConfig, task: Task, model: torch.nn.Module) -> list[int] | None:
@@ -354,6 +363,10 @@ def check_config(cfg: TrainConfig) -> tuple[Task, dict]:
         raise ConfigError(f"batch_levels must be 'mixed' or 'same', got {cfg.batch_levels!r}")
     if cfg.engine not in ENGINES:
         raise ConfigError(f"unknown engine {cfg.engine!r}: choose one of {', '.join(ENGINES)}")
+    if cfg.spike_clip < 0 or cfg.spike_window < 1:
+        raise ConfigError(
+            f"spike_clip must be >= 0 (0: off) and spike_window >= 1, got {cfg.spike_clip} and {cfg.spike_window}"
+        )
     if cfg.steps_after_learned < 0 or not cfg.lr_after_learned > 0:
         raise ConfigError(
             f"steps_after_learned must be >= 0 and lr_after_learned > 0, got "
@@ -458,6 +471,7 @@ def _loop(run: Run, state: TrainState, progress: bool, on_step) -> Outcome:
                         outcome.recoveries, bad_in_a_row = outcome.recoveries + 1, 0
                     continue
                 bad_in_a_row = 0
+                _clip_spike(run, state, result.grad_norm)
                 state.optimizer.step()
                 state.sequences += cfg.batch_size * run.world_size
                 widened = state.curriculum.update(cost)
@@ -485,6 +499,17 @@ def _loop(run: Run, state: TrainState, progress: bool, on_step) -> Outcome:
                 run.save(state, collective=not failing)
             log.close()
     return outcome
+
+
+def _clip_spike(run: Run, state: TrainState, grad_norm: torch.Tensor) -> None:
+    """Scale the (already clipped) gradients down to the spike bound, if this step's norm is a spike.
+    Data-parallel, every process sees the same averaged gradients, so all decide alike."""
+    norm = float(grad_norm)
+    bound = state.spikes.limit(norm)
+    if bound is None:
+        return
+    grads = [p.grad for p in run.params if p.grad is not None]
+    torch._foreach_mul_(grads, bound / min(norm, run.cfg.clip_grad_norm))
 
 
 def _polished(state: TrainState, cfg: TrainConfig) -> bool:
@@ -592,6 +617,7 @@ def _summary(cfg: TrainConfig, state: TrainState, outcome: Outcome, task: Task, 
         "time_up": outcome.time_up,
         "final_eval": outcome.final_eval,
         "skipped_steps": state.skipped,
+        "spikes_clipped": state.spikes.clipped,
         "recoveries": outcome.recoveries,
         "learning_rate": state.optimizer.param_groups[0]["lr"],
         "level": state.curriculum.level,
