@@ -1,7 +1,9 @@
 """Training: a small machine learns to copy; curriculum; non-finite steps; optimisers; checkpoints."""
 
+import dataclasses
 import json
 import os
+import statistics
 
 import pytest
 import torch
@@ -129,6 +131,34 @@ def test_amsgrad_bounds_the_step_after_a_quiet_stretch():
 
     assert steps_after_quiet("adam") > 2.0  # 4.6 learning rates
     assert steps_after_quiet("amsgrad") < 1.0  # 0.64
+
+
+def test_spike_clip_bounds_an_outlier_norm_by_the_recent_median():
+    from ntmkit.optim import SpikeClip
+
+    clip = SpikeClip(factor=10, window=4)
+    for norm in (1.0, 2.0, 100.0):  # history not yet full: nothing is clipped
+        assert clip.limit(norm) is None
+    assert clip.limit(3.0) is None  # history now 1, 2, 100, 3: median 2.5
+    assert clip.limit(24.0) is None  # under 10 x 2.5
+    assert clip.limit(200.0) == pytest.approx(10 * statistics.median([2.0, 100.0, 3.0, 24.0]))  # 135
+    assert clip.clipped == 1
+    again = SpikeClip(10, 4, **clip.state_dict())
+    assert list(again.history) == [100.0, 3.0, 24.0, 200.0] and again.clipped == 1
+    off = SpikeClip(factor=0, window=2)
+    assert [off.limit(n) for n in (1.0, 1.0, 1e6)] == [None, None, None]
+
+
+def test_a_spike_is_clipped_in_training_and_the_history_survives_a_resume(tmp_path):
+    """With a tiny factor every step after the window is a 'spike': the step still trains, the
+    count and the norms are in the checkpoint, and a resumed run continues from them."""
+    cfg = small_config(tmp_path, max_steps=30, stop_when_learned=False, spike_clip=1e-3, spike_window=5)
+    summary = train(cfg, progress=False)
+    assert summary["spikes_clipped"] == 25
+    data = ckpt.load(ckpt.latest(cfg.checkpoint_dir))
+    assert data["grad_norms"]["clipped"] == 25 and len(data["grad_norms"]["history"]) == 5
+    summary = train(dataclasses.replace(cfg, max_steps=40), progress=False)
+    assert summary["spikes_clipped"] == 35
 
 
 def test_checkpoint_is_atomic_and_pruned(tmp_path):
