@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .models import DNCConfig, NTMConfig
+from .optim import OPTIMIZERS
 from .registry import MODELS, model_kind
 from .tasks import TASKS
 from .train import TrainConfig
@@ -106,8 +107,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("steps_per_epoch", "training", "optimiser steps per epoch", 2000, type=int),
     Option("batches", "training", "batch size", (T, "batch_size"), type=int),
     Option("optimizer", "training", "adam, amsgrad (Adam keeping the largest second moment), rmsprop (Graves "
-           "2013, as in the paper) or rmsprop-torch", (T, "optimizer"), choices=("adam", "amsgrad", "rmsprop",
-           "rmsprop-torch")),
+           "2013, as in the paper) or rmsprop-torch", (T, "optimizer"), choices=OPTIMIZERS),
     Option("learning_rate", "training", "learning rate (default 1e-3 for adam, 1e-4 for rmsprop)", type=float),
     Option("momentum", "training", "momentum (rmsprop) or beta1 (adam)", (T, "momentum"), type=float),
     Option("clip_grad_min", "training", "with --clip_grad_max: the gradient's global norm is clipped to "
