@@ -23,6 +23,7 @@ from ..errors import ConfigError
 from . import dnc_addressing as A
 from .config import ModelConfig, check_positive_ints
 from .controller import CONTROLLERS, make_controller
+from .dnc_link import link_directional
 from .ntm import POSITIVE
 from .sequence import MemoryCell, MemoryModel
 
@@ -141,6 +142,9 @@ class DNCCell(MemoryCell):
         "memory",
         "link",
     )
+    # The link update and the directional weightings through ntmkit.models.dnc_link (False: the
+    # reference functions of dnc_addressing, differentiated automatically; the same values).
+    fused_link: bool = True
 
     def __init__(self, config: DNCConfig):
         super().__init__()
@@ -228,9 +232,12 @@ class DNCCell(MemoryCell):
         memory = A.write(state.memory, write_w, xi["erase"], xi["write_vector"], psi if c.deallocation else None)
 
         # Temporal memory linkage, then the read heads.
-        link = A.link(state.link, write_w, state.precedence)
+        if self.fused_link:  # the same equations as one operator with a hand-derived backward
+            link, forward, backward = link_directional(state.link, write_w, state.precedence, state.read_weights)
+        else:
+            link = A.link(state.link, write_w, state.precedence)
+            forward, backward = A.directional(link, state.read_weights)
         precedence = A.precedence(state.precedence, write_w)
-        forward, backward = A.directional(link, state.read_weights)
         if c.link_sharpness:
             forward = A.sharpen_links(forward, xi["forward_sharpness"])
             backward = A.sharpen_links(backward, xi["backward_sharpness"])
