@@ -1,5 +1,9 @@
 """Our DNC (eager and compiled) against the public PyTorch DNCs, same sizes, same batches, one run.
 
+Ours runs four ways: eager and compiled, each with the link update through the reference equations
+(differentiated automatically) and through the fused operator of ``ntmkit.models.dnc_link`` (the
+default).
+
     python benchmarks/dnc_peers.py --csordas DIR --pytorch_dnc DIR [--batch 32] [--length 20]
         [--steps 15] [--repeats 3] [--out benchmarks/results/dnc_peers.json]
 
@@ -34,11 +38,17 @@ sys.path.insert(0, str(ROOT / "src"))
 CONTROLLER, N, W, R = 100, 128, 20, 1
 
 
-def ours(engine: str, task):
-    """Our DNC at the shared sizes; logits [B, T, 8] from inputs [B, T, 9]."""
+EAGER = "ntmkit DNC, eager (reference equations)"
+
+
+def ours(engine: str, task, fused_link: bool = True):
+    """Our DNC at the shared sizes; logits [B, T, 8] from inputs [B, T, 9]. ``fused_link=False``:
+    the link update through the reference equations, differentiated automatically (the eager
+    reference)."""
     from ntmkit import DNC
 
     model = DNC(task.input_size, task.output_size, controller_size=CONTROLLER, memory_locations=N, read_heads=R)
+    model.cell.fused_link = fused_link
     if engine == "compiled":
         model.compile_step()
     return model, lambda x: model(x)[0]
@@ -125,7 +135,9 @@ def main() -> None:
     batches = [task.make_batch(a.batch, g, level=a.length) for _ in range(a.steps)]
     warm = [task.make_batch(a.batch, g, level=a.length) for _ in range(3)]
     builders = {
-        "ntmkit DNC, eager": lambda: ours("eager", task),
+        EAGER: lambda: ours("eager", task, fused_link=False),
+        "ntmkit DNC, eager, fused link": lambda: ours("eager", task),
+        "ntmkit DNC, compiled, reference equations": lambda: ours("compiled", task, fused_link=False),
         "ntmkit DNC, compiled": lambda: ours("compiled", task),
     }
     if a.csordas:
@@ -143,7 +155,7 @@ def main() -> None:
     for _ in range(a.repeats):
         for name, (model, forward, _) in models.items():
             rates[name].append(rate(forward, model, batches, task))
-    eager = statistics.median(rates["ntmkit DNC, eager"])
+    eager = statistics.median(rates[EAGER])
     rows = []
     print(f"\ncopy length {a.length} ({2 * a.length + 1} time steps), batch {a.batch}, one thread: sequences/s")
     print(f"  {'model':<34} {'params':>8} {'min':>7} {'median':>7} {'max':>7} {'x eager':>8}")

@@ -96,7 +96,7 @@ def dnc_lines() -> list[str]:
             f"second on copy length {peers['copy_length']} ({peers['time_steps']} time steps), batch "
             f"{peers['batch']}, one thread, min / median / max of the models' turns:",
             "",
-            "| model | parameters | sequences/s (min / median / max) | median against our eager |",
+            "| model | parameters | sequences/s (min / median / max) | median against our eager reference (first row) |",
             "|---|---|---|---|",
         ]
         eager = peers["rows"][0]["median"]
