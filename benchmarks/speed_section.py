@@ -6,7 +6,8 @@ Reads benchmarks/results/profile_step_*.json (benchmarks/profile_step.py),
 task_throughput.json (benchmarks/task_throughput.py), dnc_memory_scaling.json
 (benchmarks/dnc_memory_scaling.py), bench_dnc_quick.txt (`ntm bench --model dnc --quick`),
 dnc_peers.json (benchmarks/dnc_peers.py), heavy_tail/*.json (the seed A/B, `ntm sweep` files) and
-cold_start_10_seeds.json (benchmarks/cold_start.py --generalise), and replaces the text between the
+cold_start_10_seeds.json (benchmarks/cold_start.py --generalise), bench_history.jsonl (`ntm bench
+--history`), and replaces the text between the
 markers in docs/benchmarks.md.
 """
 
@@ -183,6 +184,31 @@ def heavy_tail_lines() -> list[str]:
     return lines
 
 
+def history_lines() -> list[str]:
+    """The history of `ntm bench` runs: one row per line of bench_history.jsonl (`--history`)."""
+    path = RESULTS / "bench_history.jsonl"
+    if not path.exists():
+        return []
+    entries = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [
+        "## History of `ntm bench`",
+        "",
+        "Each row is one run of the command shown with `--history benchmarks/results/bench_history.jsonl`, at the "
+        "commit shown (a commit before a change is run from a `git worktree` of it), with nothing else running; "
+        "training sequences per second at batch 32, lengths 1-20:",
+        "",
+        "| date (UTC) | commit | command | eager | compiled | compiled / eager | seconds to converge (cold) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for e in entries:
+        conv = ", ".join("not learned" if s is None else f"{s:g}" for s in e.get("seconds_to_converge") or []) or "-"
+        lines.append(
+            f"| {e['date']} | {e['commit']} | `{e['run']}` | {e['eager_at_32']:,.0f} | {e['compiled_at_32']:,.0f} | "
+            f"{e['speedup']:.2f}x | {conv} |"
+        )
+    return [*lines, ""]
+
+
 def main() -> None:
     body = [
         MARKERS[0],
@@ -195,6 +221,7 @@ def main() -> None:
         *throughput_lines(),
         *dnc_lines(),
         *heavy_tail_lines(),
+        *history_lines(),
         MARKERS[1],
     ]
     text = PAGE.read_text()

@@ -155,7 +155,49 @@ def converge_seconds(seed: int, timeout: float = 900.0, extra: tuple = ()) -> tu
     return (None, None) if r is None else (r["wall_seconds"], r["learned_sequences"])
 
 
-def model_main(model: str, options: dict, quick: bool = False) -> int:
+def source_version() -> str:
+    """The commit of the source tree this package runs from (``git describe``, with ``+changes``
+    when files differ from it), or the package version outside a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no", "."],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    if commit is None or commit.returncode != 0 or not commit.stdout.strip():
+        from . import __version__
+
+        return f"ntmkit {__version__}"
+    return commit.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
+def record(history: str | None, figures: dict) -> None:
+    """Append ``figures`` with the date, the source commit and the machine to ``history`` (JSON lines)."""
+    if not history:
+        return
+    entry = {
+        "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "commit": source_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} logical CPUs",
+        "torch": torch.__version__,
+        **figures,
+    }
+    path = Path(history)
+    if path.parent != Path(""):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        f.write(json.dumps(entry) + "\n")
+    print(f"appended to {path}")
+
+
+def model_main(model: str, options: dict, quick: bool = False, history: str | None = None) -> int:
     """``ntm bench --model X``: that model's training throughput on copy, eager against compiled."""
     torch.set_num_threads(1)
     steps = 20
@@ -175,10 +217,20 @@ def model_main(model: str, options: dict, quick: bool = False) -> int:
     print(f"eager throughput: {at32['eager']:.0f} sequences/s")
     print(f"train throughput: {at32['compiled']:.0f} sequences/s")
     print(f"speedup over eager: {at32['compiled'] / at32['eager']:.2f}")
+    record(
+        history,
+        {
+            "run": " ".join(["ntm bench --model", model, *(f"--{k} {v}" for k, v in options.items())])
+            + quick * " --quick",
+            "eager_at_32": round(at32["eager"], 1),
+            "compiled_at_32": round(at32["compiled"], 1),
+            "speedup": round(at32["compiled"] / at32["eager"], 2),
+        },
+    )
     return 0
 
 
-def main(quick: bool = False) -> int:
+def main(quick: bool = False, history: str | None = None) -> int:
     threads = 1
     torch.set_num_threads(threads)
     steps = 20  # one batch of each length 1-20
@@ -250,6 +302,16 @@ def main(quick: bool = False) -> int:
     print(f"speedup over eager: {at32['compiled'] / at32['eager']:.2f}")
     median = f"{statistics.median(times):.1f}" if times else "n/a"
     print(f"time to converge: {median} s (median of {len(times)} seeds)")
+    record(
+        history,
+        {
+            "run": "ntm bench" + quick * " --quick",
+            "eager_at_32": round(at32["eager"], 1),
+            "compiled_at_32": round(at32["compiled"], 1),
+            "speedup": round(at32["compiled"] / at32["eager"], 2),
+            "seconds_to_converge": [None if (sec := by_seed[s][0]) is None else round(sec, 1) for s in seeds],
+        },
+    )
     return 0
 
 

@@ -674,10 +674,10 @@ def cmd_bench(args) -> int:
         )
     given_flags = [f for f in MODEL_FLAGS if getattr(args, f, None) is not None]
     if args.model is None and not given_flags:
-        return bench_main(quick=args.quick)
+        return bench_main(quick=args.quick, history=args.history)
     defaults = model_options(argparse.Namespace(), kind)
     options = {k: v for k, v in model_options(args, kind).items() if defaults.get(k) != v}
-    return model_main(kind, options, quick=args.quick)
+    return model_main(kind, options, quick=args.quick, history=args.history)
 
 
 def main(argv=None) -> int:

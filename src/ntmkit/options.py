@@ -166,6 +166,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("sweep_dir", "evaluate and sweep", "sweep: where runs and plots go (default ./ntm_sweep/TASK)"),
     # bench
     Option("quick", "bench", "bench: a reduced run (under 2 minutes)", action="flag"),
+    Option("history", "bench", "bench: append this run's figures, with the date and commit, as one JSON line "
+           "to this file (the benchmarks page's history is such a file)"),
 )
 # fmt: on
 BY_NAME = {o.name: o for o in OPTIONS}
