@@ -6,9 +6,9 @@ Reads benchmarks/results/profile_step_*.json (benchmarks/profile_step.py),
 task_throughput.json (benchmarks/task_throughput.py), dnc_memory_scaling.json
 (benchmarks/dnc_memory_scaling.py), bench_dnc_quick.txt (`ntm bench --model dnc --quick`),
 dnc_peers.json (benchmarks/dnc_peers.py), heavy_tail/*.json (the seed A/B, `ntm sweep` files) and
-cold_start_10_seeds.json (benchmarks/cold_start.py --generalise), bench_history.jsonl (`ntm bench
---history`), and replaces the text between the
-markers in docs/benchmarks.md.
+cold_start_10_seeds.json (benchmarks/cold_start.py --generalise) and bench_history.jsonl (`ntm bench
+--history`, benchmarks/bench_history.py), and replaces the text between the markers in
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -97,7 +97,8 @@ def dnc_lines() -> list[str]:
             f"second on copy length {peers['copy_length']} ({peers['time_steps']} time steps), batch "
             f"{peers['batch']}, one thread, min / median / max of the models' turns:",
             "",
-            "| model | parameters | sequences/s (min / median / max) | median against our eager reference (first row) |",
+            "| model | parameters | sequences/s (min / median / max) | median against our eager reference "
+            "(first row) |",
             "|---|---|---|---|",
         ]
         eager = peers["rows"][0]["median"]
