@@ -194,8 +194,9 @@ def history_lines() -> list[str]:
     lines = [
         "## History of `ntm bench`",
         "",
-        "Each row is one run of the command shown with `--history benchmarks/results/bench_history.jsonl`, at the "
-        "commit shown (a commit before a change is run from a `git worktree` of it), with nothing else running; "
+        "Each row is one run of the command shown, at the commit shown, with nothing else running, recorded by "
+        "`ntm bench ... --history benchmarks/results/bench_history.jsonl` or, for another source tree (a "
+        "`git worktree` of the commit before a change), `python benchmarks/bench_history.py --tree DIR -- FLAGS`; "
         "training sequences per second at batch 32, lengths 1-20:",
         "",
         "| date (UTC) | commit | command | eager | compiled | compiled / eager | seconds to converge (cold) |",
