@@ -557,20 +557,53 @@ def render(tasks: list[str]) -> None:
     print(f"wrote {PAGE}")
 
 
+def generalisation_table(paths: list[Path]) -> list[str]:
+    """One row per seed of each sweep file: sequences to learn, the cost at the end and the wrong bits
+    per sequence at each level the sweep evaluated (the sweep's own fresh sequences); the sweeps'
+    commands under the table."""
+    sweeps = [(p.stem, json.loads(p.read_text())) for p in paths]
+    gens = [s["generalisation"] for _, d in sweeps for s in d["seeds"] if s.get("generalisation")]
+    if not gens:
+        return []
+    axis = gens[0]["axis"]
+    levels = sorted({int(v) for g in gens for v in g["bit_errors"]})
+    lines = [
+        "| run | seed | learned at (sequences) | cost at the end | " + " | ".join(f"{axis} {v}" for v in levels) + " |",
+        "|---|---|---|---|" + "---|" * len(levels),
+    ]
+    for name, d in sweeps:
+        for s in d["seeds"]:
+            g = (s.get("generalisation") or {}).get("bit_errors", {})
+            cost = s.get("final_cost")
+            cost_text = f"{cost:.3g}" if cost is not None else f"~{s.get('last_training_cost', 0):.3g}"
+            learned = f"{s['sequences']:,}" if s.get("learned") else "not learned"
+            cells = " | ".join(f"{g[str(v)]:.3g}" if str(v) in g else "-" for v in levels)
+            lines.append(f"| {name} | {s['seed']} | {learned} | {cost_text} | {cells} |")
+    lines += ["", "Commands: " + "; ".join(f"{name}: `{d['command']}`" for name, d in sweeps) + ".", ""]
+    return lines
+
+
 def dnc_section() -> list[str]:
     """The Differentiable Neural Computer's runs (`ntm sweep --model dnc ...`), one sweep JSON file
-    each in benchmarks/results/dnc/, written as the other attempts are."""
-    note = attempts_note("dnc")
-    if not note:
+    each in benchmarks/results/dnc/, as tables of wrong bits per sequence beyond the training range."""
+    folder = ROOT / "benchmarks" / "results" / "dnc"
+    paths = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if not paths:
         return []
-    return [
+    lines = [
         "## The Differentiable Neural Computer",
         "",
         "`--model dnc` (Graves et al. 2016): the same tasks, training loop, stop test and evaluation as the NTM. "
-        "Runs so far (written from `benchmarks/results/dnc/*.json`; wrong bits per sequence):",
+        "Runs so far, written from `benchmarks/results/dnc/*.json`: wrong bits per sequence on fresh sequences "
+        "(the sweep's `--sequences` per level, 128 memory rows), per seed; cost at the end: the held-out stop "
+        "test's wrong bits per sequence (~: the last logged training batches).",
         "",
-        note,
-        "",
+    ]
+    for task in dict.fromkeys(json.loads(p.read_text())["task"] for p in paths):
+        lines += [f"**{task}**", ""]
+        lines += generalisation_table([p for p in paths if json.loads(p.read_text())["task"] == task])
+    return [
+        *lines,
         "Memory use of the first of them (seed 0 of the default run: `ntm visualize --checkpoint_dir "
         "<its seed-0/ck> --max_sequence 20`): the write head follows the allocation weighting to a fresh row for "
         "every input vector, and the link matrix records the order; at the delimiter the read head switches from "
