@@ -13,16 +13,14 @@ appended as one JSON line with the date and DIR's commit, the format of `ntm ben
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
 
 
 def main() -> None:
@@ -42,13 +40,9 @@ def main() -> None:
     def figure(label: str) -> float:
         return float(re.search(rf"^{label}: ([0-9.]+)", run.stdout, re.M).group(1))  # type: ignore[union-attr]
 
-    commit = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "-C", str(tree), "status", "--porcelain", "--untracked-files=no", "src"],
-                           capture_output=True, text=True)  # fmt: skip
-    entry = {
-        "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-        "commit": commit.stdout.strip() + ("+changes" if dirty.stdout.strip() else ""),
-        "machine": f"{platform.machine()}, {os.cpu_count()} logical CPUs",
+    from ntmkit.bench import record, source_version
+
+    figures = {
         "run": " ".join(["ntm bench", *bench_args]),
         "eager_at_32": figure("eager throughput"),
         "compiled_at_32": figure("train throughput"),
@@ -56,10 +50,8 @@ def main() -> None:
     }
     seeds = re.findall(r"^  seed \d+: ([0-9.]+) s|^  seed \d+: (not learned)", run.stdout, re.M)
     if seeds:
-        entry["seconds_to_converge"] = [float(s) if s else None for s, _ in seeds]
-    with open(a.out, "a") as f:
-        f.write(json.dumps(entry) + "\n")
-    print(f"appended to {a.out}")
+        figures["seconds_to_converge"] = [float(s) if s else None for s, _ in seeds]
+    record(a.out, figures, commit=source_version(tree / "src" / "ntmkit"))
 
 
 if __name__ == "__main__":

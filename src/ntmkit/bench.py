@@ -155,10 +155,10 @@ def converge_seconds(seed: int, timeout: float = 900.0, extra: tuple = ()) -> tu
     return (None, None) if r is None else (r["wall_seconds"], r["learned_sequences"])
 
 
-def source_version() -> str:
-    """The commit of the source tree this package runs from (``git describe``, with ``+changes``
-    when files differ from it), or the package version outside a git checkout."""
-    here = Path(__file__).resolve().parent
+def source_version(here: Path | None = None) -> str:
+    """The commit of the source tree at ``here`` (default: this package's), with ``+changes`` when
+    tracked files there differ from it, or the package version outside a git checkout."""
+    here = here or Path(__file__).resolve().parent
     try:
         commit = subprocess.run(
             ["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
@@ -178,13 +178,14 @@ def source_version() -> str:
     return commit.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
-def record(history: str | None, figures: dict) -> None:
-    """Append ``figures`` with the date, the source commit and the machine to ``history`` (JSON lines)."""
+def record(history: str | None, figures: dict, commit: str | None = None) -> None:
+    """Append ``figures`` with the date, the source commit (default: this package's) and the machine
+    to ``history`` (JSON lines)."""
     if not history:
         return
     entry = {
         "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-        "commit": source_version(),
+        "commit": commit or source_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} logical CPUs",
         "torch": torch.__version__,
         **figures,
