@@ -174,12 +174,14 @@ def heavy_tail_lines() -> list[str]:
             same = sum(a["learned_sequences"] == b["learned_sequences"] for a, b in pairs)
             spread = max((abs(a["wall_seconds"] - b["wall_seconds"]) for a, b in pairs), default=0.0)
             lines += [
-                f"The same seeds with the clip off (`{base['command']}`): learned {base['learned']}, median wall "
-                f"seconds {base.get('median_wall_seconds', 0):.1f} (max {base.get('max_wall_seconds', 0):.1f}), "
-                f"no wrong bit at any scored length: {base.get('perfect_to_longest', '-')}. {same} of {len(pairs)} "
-                "seeds learned at the same sequence count with and without the clip (on these seeds it did not "
-                "change the run before the stop test passed), and the wall seconds of such identical runs differ "
-                f"by up to {spread:.1f} s: differences of that size between the two tables are this machine's noise.",
+                f"The same command again (`{base['command']}`): at that commit the CLI parsed `--spike_clip` but did "
+                "not pass it to training (mended since, with a test that every training flag reaches the training "
+                "config), so this is a second run of the defaults, not a run without the clip: learned "
+                f"{base['learned']}, median wall seconds {base.get('median_wall_seconds', 0):.1f} (max "
+                f"{base.get('max_wall_seconds', 0):.1f}), no wrong bit at any scored length: "
+                f"{base.get('perfect_to_longest', '-')}. {same} of {len(pairs)} seeds learned at the same sequence "
+                f"count as in the table above, and the wall seconds of these identical runs differ by up to "
+                f"{spread:.1f} s: differences of that size are this machine's noise.",
                 "",
             ]
     return lines

@@ -818,3 +818,31 @@ def test_a_recommendation_for_one_controller_applies_to_that_controller_only(tmp
     assert config["gate_bias"] == -2 and config["init_weighting"] == "focused"
     code, out, _err = run(["train", *tiny, "--gate_bias", "-1"], tmp_path / "c", capsys)  # a flag given wins
     assert ckpt.load(ckpt.latest(tmp_path / "c" / "ck"))["model_config"]["gate_bias"] == -1
+
+
+def test_every_training_flag_reaches_the_training_config():
+    """Each flag whose default is a TrainConfig field must set that field (a flag that is parsed but
+    never passed on would silently train with the default)."""
+    from ntmkit.cli import build_parser, train_config
+    from ntmkit.options import OPTIONS
+    from ntmkit.train import TrainConfig
+
+    defaults = TrainConfig()
+    for o in OPTIONS:
+        if not (isinstance(o.default, tuple) and o.default[0] is TrainConfig):
+            continue
+        field = o.default[1]
+        if o.action == "bool":
+            argv, want = [f"--no-{o.name}" if getattr(defaults, field) else f"--{o.name}"], not getattr(defaults, field)
+        elif o.choices:
+            want = next(c for c in o.choices if c != getattr(defaults, field))
+            argv = [f"--{o.name}", str(want)]
+        elif o.type in (int, float):
+            want = o.type(getattr(defaults, field) or 0) + 3
+            argv = [f"--{o.name}", str(want)]
+        else:
+            want = "x" if field != "memory_sizes" else "full"
+            argv = [f"--{o.name}", want]
+        args = build_parser().parse_args(["train", *argv])
+        cfg = train_config(args, args.model or "ntm", {}, {})
+        assert getattr(cfg, field) == want, f"--{o.name} does not reach TrainConfig.{field}"
