@@ -276,3 +276,42 @@ def test_lstm_baseline_state_is_taken_at_each_samples_length():
         y_i, (h_i, c_i) = lstm(x[i : i + 1, :n])  # the sample alone, cut at its length
         assert torch.allclose(h[:, i], h_i[:, 0], atol=1e-6) and torch.allclose(c[:, i], c_i[:, 0], atol=1e-6)
         assert torch.allclose(y[i, :n], y_i[0], atol=1e-6) and torch.equal(y[i, n:], torch.zeros(6 - n, 3))
+
+
+def test_bound_gradients_scales_each_samples_gradient_to_the_bound_and_keeps_its_direction():
+    from ntmkit.models.sequence import bound_gradients
+
+    x = torch.zeros(3, 2, 2, requires_grad=True)
+    upstream = torch.zeros(3, 2, 2)
+    upstream[0, 0, 0], upstream[1, 0, 1], upstream[2, 1, 0] = 0.5, 2.0, -10.0  # per-sample norms 0.5, 2, 10
+    (bound_gradients(x, 1.0) * upstream).sum().backward()
+    assert torch.allclose(x.grad.flatten(1).norm(dim=1), torch.tensor([0.5, 1.0, 1.0]))
+    assert x.grad[2, 1, 0] == -1.0 and x.grad[1, 0, 1] == 1.0 and x.grad[0, 0, 0] == 0.5
+
+
+@pytest.mark.parametrize("model", ["ntm", "dnc", "ntm-compiled"])
+def test_state_gradient_bound_changes_nothing_until_reached_and_cuts_the_flow_through_time_below_it(model):
+    from ntmkit import DNC
+    from ntmkit.engine import compiler_available
+
+    if model == "ntm-compiled" and not compiler_available():
+        pytest.skip("torch.compile needs a C++ compiler")
+    torch.manual_seed(0)
+    net = DNC(9, 8) if model == "dnc" else NTM(9, 8)
+    if model == "ntm-compiled":
+        net.compile_step()
+
+    def grads(bound):
+        """Parameter gradients, and the gradient reaching the first input, of a cost on the last output
+        (the first input reaches it only through the state)."""
+        net.zero_grad()
+        net.bound_state_gradients(bound)
+        x = torch.rand(4, 15, 9, generator=torch.Generator().manual_seed(1)).requires_grad_()
+        (net(x)[0][:, -1].pow(2).sum() * 100).backward()
+        return torch.cat([p.grad.flatten() for p in net.parameters()]), x.grad[:, 0]
+
+    (free, free_x), (loose, loose_x), (_, tight_x) = grads(None), grads(1e6), grads(1e-9)
+    assert torch.equal(free, loose) and torch.equal(free_x, loose_x)
+    assert free_x.norm() > 1e-4 and tight_x.norm() < 1e-6 * free_x.norm()
+    with pytest.raises(ValueError, match="bound must be > 0"):
+        net.bound_state_gradients(0.0)

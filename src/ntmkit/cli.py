@@ -308,6 +308,7 @@ def train_config(args, kind: str, model_opts: dict, task_opts: dict):
         momentum=value(args, "momentum"),
         spike_clip=value(args, "spike_clip"),
         spike_window=value(args, "spike_window"),
+        state_grad_clip=value(args, "state_grad_clip"),
         clip_grad_norm=max(abs(value(args, "clip_grad_min")), abs(value(args, "clip_grad_max"))),
         max_steps=value(args, "epochs") * value(args, "steps_per_epoch"),
         curriculum=value(args, "curriculum"),

@@ -115,6 +115,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("clip_grad_max", "training", "see --clip_grad_min", _field(T, "clip_grad_norm"), type=float),
     Option("spike_clip", "training", "clip a step whose gradient norm is over this many times the median of the "
            "last --spike_window steps' norms to that bound (0: off)", (T, "spike_clip"), type=float, least=0),
+    Option("state_grad_clip", "training", "bound each sample's gradient reaching the memory model's state "
+           "between time steps to this norm in the backward pass (0: off)", (T, "state_grad_clip"), type=float,
+           least=0),
     Option("spike_window", "training", "steps of gradient norms --spike_clip compares with", (T, "spike_window"),
            type=int, least=1),
     Option("curriculum", "training", "start on short sequences and widen the range each time it is learned "

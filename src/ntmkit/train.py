@@ -51,6 +51,9 @@ class TrainConfig:
     # norms is clipped to that (0: off); see ntmkit.optim.SpikeClip.
     spike_clip: float = 10.0
     spike_window: int = 100
+    # Each sample's gradient reaching a memory model's state between time steps is bounded to this
+    # norm in the backward pass (0: off); see ntmkit.models.sequence.bound_gradients.
+    state_grad_clip: float = 0.0
     max_steps: int = 200_000
     max_seconds: float | None = None  # stop after this much training time in this run (a fixed budget)
     curriculum: bool = False  # measured on copy: training on the whole range converges more reliably
@@ -367,6 +370,8 @@ def check_config(cfg: TrainConfig) -> tuple[Task, dict]:
         raise ConfigError(
             f"spike_clip must be >= 0 (0: off) and spike_window >= 1, got {cfg.spike_clip} and {cfg.spike_window}"
         )
+    if not cfg.state_grad_clip >= 0:
+        raise ConfigError(f"state_grad_clip must be >= 0 (0: off), got {cfg.state_grad_clip}")
     if cfg.steps_after_learned < 0 or not cfg.lr_after_learned > 0:
         raise ConfigError(
             f"steps_after_learned must be >= 0 and lr_after_learned > 0, got "
@@ -420,6 +425,8 @@ def _train(cfg: TrainConfig, task: Task, model_config: dict, progress: bool, on_
     compiled = cfg.engine == "compiled" and device.type in ("cpu", "cuda") and compiler_available()
     if compiled and model_kind(cfg.model).has_memory:
         cast(MemoryModel, state.model).compile_step(vary_memory=memory_sizes is not None)
+    if cfg.state_grad_clip and model_kind(cfg.model).has_memory:
+        cast(MemoryModel, state.model).bound_state_gradients(cfg.state_grad_clip)
     if data is not None:
         state.restore(data, rank, device, cfg.learning_rate)
     converge = task.learned_below if cfg.converge_threshold is None else cfg.converge_threshold

@@ -51,6 +51,31 @@ def select_state(active: torch.Tensor, new, old):
     return type(new)(*items) if hasattr(new, "_fields") else tuple(items)
 
 
+def bound_gradients(state, bound: float):
+    """``state`` unchanged, with a hook on each tensor that needs a gradient: in the backward pass,
+    each sample's gradient reaching it is scaled down to a norm of at most ``bound``.
+
+    A memory model's backward pass runs through every time step's state; where a step's Jacobian
+    grows the gradient (a sharpened weighting spread over many rows, a content look-up of a nearly
+    empty row), the growth compounds over a long sequence until float32 overflows. Bounding the
+    gradient that reaches each step's state stops the compounding at its source. Works on nested
+    tuples of batch-first tensors."""
+    if isinstance(state, torch.Tensor):
+        if state.requires_grad:
+
+            def clip(grad: torch.Tensor | None) -> torch.Tensor | None:
+                if grad is None:  # a state tensor no later step used
+                    return None
+                norms = grad.reshape(grad.shape[0], -1).norm(dim=1)
+                scale = (bound / norms.clamp_min(bound)).to(grad.dtype)  # 1 where the norm is within bound
+                return grad * scale.view([-1] + [1] * (grad.dim() - 1))
+
+            state.register_hook(clip)
+        return state
+    items = [bound_gradients(s, bound) for s in state]
+    return type(state)(*items) if hasattr(state, "_fields") else tuple(items)
+
+
 class MemoryCell(nn.Module, metaclass=ABCMeta):
     """One time step of a memory model. ``config`` has ``input_size``, ``output_size`` and
     ``memory_locations``; ``output`` is the final linear layer (its weight gives the device and
@@ -115,6 +140,7 @@ class MemoryModel(nn.Module):
         super().__init__()
         self._compiled_step = None
         self._vary_memory = False
+        self._state_grad_bound: float | None = None
 
     @property
     def config(self):
@@ -131,6 +157,14 @@ class MemoryModel(nn.Module):
 
         self._compiled_step = compile_step(self.cell, vary_memory) if enabled else None
         self._vary_memory = enabled and vary_memory
+        return self
+
+    def bound_state_gradients(self, bound: float | None):
+        """In training, bound each sample's gradient reaching the state between time steps to a norm
+        of ``bound`` (None: off; see :func:`bound_gradients`). Returns ``self``."""
+        if bound is not None and not bound > 0:
+            raise ValueError(f"the state-gradient bound must be > 0 (or None: off), got {bound}")
+        self._state_grad_bound = bound
         return self
 
     def initial_state(self, batch: int, locations: int | None = None) -> tuple:
@@ -178,13 +212,14 @@ class MemoryModel(nn.Module):
             lengths = lengths.to(x.device)
         outputs = []
         trace: dict[str, list[torch.Tensor]] = {k: [] for k in self.cell.trace_keys}
+        bound = self._state_grad_bound if torch.is_grad_enabled() else None
         for i in range(t):
             y, new_state, extras = step(xs[i], state)
             if lengths is not None:
                 active = lengths > i
                 y = y * active.unsqueeze(-1).to(y.dtype)
                 new_state = select_state(active, new_state, state)
-            state = new_state
+            state = new_state if bound is None else bound_gradients(new_state, bound)
             outputs.append(y)
             if return_trace:
                 for k, v in self.cell.trace(state, extras).items():
