@@ -187,6 +187,58 @@ def heavy_tail_lines() -> list[str]:
     return lines
 
 
+def grad_flow_lines() -> list[str]:
+    """Gradient explosions on N-grams with the feed-forward controller (grad_flow/*.json)."""
+    data = load("grad_flow/ngrams-ff-seed0.json")
+    if not data:
+        return []
+    b = data["breakdown"]
+    picks = [r for r in b["per_step"] if r["t"] % 20 == 0 or r["t"] == len(b["per_step"]) - 1]
+    lines = [
+        "## Gradient explosions over long sequences",
+        "",
+        f"`ntm train --task ngrams` (feed-forward controller, defaults, seed 0; 200 time steps) reported 20 "
+        "non-finite steps in a row at step 2,204 and restored a checkpoint; the run repeats exactly. Its batch "
+        f"at step {b['step']:,} (`{data['command']}`; {b['memory_rows']} memory rows) has a parameter-gradient "
+        f"norm of {b['parameter_grad_norm']:.3g}. Per time step, the norm of the gradient reaching the write and "
+        "the read head's weighting and the memory, from the last step back:",
+        "",
+        "| time step | write weighting | read weighting | memory |",
+        "|---|---|---|---|",
+    ]
+    for r in reversed(picks):
+        w = r["weighting_grad_norm"]
+        lines.append(f"| {r['t']} | {w[0]:.3g} | {w[-1]:.3g} | {r['memory_grad_norm']:.3g} |")
+    lines += [
+        "",
+        "The gradient grows backwards through time by about eight orders of magnitude within some 60 steps and "
+        "stays there. The run's 10-step mean gradient norms reached 2e18 before its non-finite steps: growth of "
+        "this kind, carried a little further, overflows float32. "
+        "Bounding each sample's gradient reaching the state between time steps (`--state_grad_clip`, off by "
+        "default) stops the compounding at its source. The same run with and without it (logged windows are 10 "
+        "steps; cost: bits per sequence above the optimal estimator on the training batches):",
+        "",
+        "| run | steps | windows with mean gradient norm > 100 | largest | non-finite restores | mean cost, "
+        "last 500 steps |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in data["runs"]:
+        lines.append(
+            f"| `{r['run'].split('/')[-1]}` | {r['steps']:,} | {r['windows_over_100']} | "
+            f"{r['largest_window_mean_grad_norm']:.3g} | {r['non_finite_restores']} | "
+            f"{r['mean_cost_last_500_steps']:.1f} |"
+        )
+    lines += [
+        "",
+        "(`nan-repro`: `ntm train --task ngrams --seed 0 --epochs 1 --steps_per_epoch 2400 --report_interval 50 "
+        "--max_to_keep 100`; `nan-sgc1`: the same with `--state_grad_clip 1`.) Neither run learned N-grams in "
+        "this budget (about 69 bits per sequence above the optimal estimator on 100 fresh sequences at the end): "
+        "the bound removes the explosions, not the reason the feed-forward machine does not learn this task.",
+        "",
+    ]
+    return lines
+
+
 def history_lines() -> list[str]:
     """The history of `ntm bench` runs: one row per line of bench_history.jsonl (`--history`)."""
     path = RESULTS / "bench_history.jsonl"
@@ -225,6 +277,7 @@ def main() -> None:
         *throughput_lines(),
         *dnc_lines(),
         *heavy_tail_lines(),
+        *grad_flow_lines(),
         *history_lines(),
         MARKERS[1],
     ]
