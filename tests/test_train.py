@@ -204,6 +204,10 @@ def test_bad_batch_levels_and_engine_are_config_errors(tmp_path):
         train(small_config(tmp_path, batch_levels="random", max_steps=1), progress=False)
     with pytest.raises(ConfigError, match="unknown engine"):
         train(small_config(tmp_path, engine="jit", max_steps=1), progress=False)
+    with pytest.raises(ConfigError, match="state_grad_clip must be >= 0"):
+        train(small_config(tmp_path, state_grad_clip=-1.0, max_steps=1), progress=False)
+    with pytest.raises(ConfigError, match="has no memory: drop --state_grad_clip"):
+        train(small_config(tmp_path, model="lstm", state_grad_clip=1.0, max_steps=1), progress=False)
     assert not (tmp_path / "ck").exists()
 
 

@@ -372,6 +372,11 @@ def check_config(cfg: TrainConfig) -> tuple[Task, dict]:
         )
     if not cfg.state_grad_clip >= 0:
         raise ConfigError(f"state_grad_clip must be >= 0 (0: off), got {cfg.state_grad_clip}")
+    if cfg.state_grad_clip and not model_kind(cfg.model).has_memory:
+        raise ConfigError(
+            f"state_grad_clip bounds the gradients of a memory model's state; the {model_kind(cfg.model).label} "
+            "has no memory: drop --state_grad_clip or use --model ntm or dnc"
+        )
     if cfg.steps_after_learned < 0 or not cfg.lr_after_learned > 0:
         raise ConfigError(
             f"steps_after_learned must be >= 0 and lr_after_learned > 0, got "
