@@ -238,8 +238,14 @@ def attempts_note(folder: str) -> str:
             f"{s['final_cost']:.3g}" if s.get("final_cost") is not None else f"~{s.get('last_training_cost', 0):.3g}"
             for s in sweep["seeds"]
         )
-        seqs = ", ".join(f"{s.get('total_sequences') or s.get('sequences') or 0:,}" for s in sweep["seeds"])
-        secs = ", ".join(f"{s.get('total_seconds') or s.get('seconds') or 0:,.0f}" for s in sweep["seeds"])
+        seqs = ", ".join(
+            f"{s.get('total_sequences') or s.get('sequences') or s.get('logged_sequences') or 0:,}"
+            for s in sweep["seeds"]
+        )
+        secs = ", ".join(
+            f"{t:,.0f} s" if (t := s.get("total_seconds") or s.get("seconds")) else "seconds not recorded"
+            for s in sweep["seeds"]
+        )
         gens = [s["generalisation"] for s in sweep["seeds"] if s.get("generalisation")]
         beyond = ""
         if gens:
@@ -248,7 +254,7 @@ def attempts_note(folder: str) -> str:
                 f"{g['bit_errors'][values[-1]]:.3g}" for g in gens
             )
         parts.append(
-            f"`{sweep['command']}`: learned {sweep['learned']}, {seqs} sequences ({secs} s of training), cost at the "
+            f"`{sweep['command']}`: learned {sweep['learned']}, {seqs} sequences ({secs} of training), cost at the "
             f"end {costs}{beyond}."
         )
     return " ".join(parts)
@@ -266,11 +272,16 @@ def priority_sort_note() -> str:
     return attempts_note("priority_sort")
 
 
+def ngrams_note() -> str:
+    return attempts_note("ngrams")
+
+
 GENERATED = {
     "copy": copy_note,
     "repeat_copy": repeat_copy_note,
     "associative_recall": associative_recall_note,
     "priority_sort": priority_sort_note,
+    "ngrams": ngrams_note,
 }
 
 
