@@ -198,6 +198,25 @@ def record(history: str | None, figures: dict, commit: str | None = None) -> Non
     print(f"appended to {path}")
 
 
+def report(at32: dict[str, float], history: str | None, figures: dict, last_line: str = "") -> None:
+    """The summary lines every ``ntm bench`` ends with, and the history line (``--history``)."""
+    print(f"eager throughput: {at32['eager']:.0f} sequences/s")
+    print(f"train throughput: {at32['compiled']:.0f} sequences/s")
+    print(f"speedup over eager: {at32['compiled'] / at32['eager']:.2f}")
+    if last_line:
+        print(last_line)
+    record(
+        history,
+        {
+            "run": figures.pop("run"),
+            "eager_at_32": round(at32["eager"], 1),
+            "compiled_at_32": round(at32["compiled"], 1),
+            "speedup": round(at32["compiled"] / at32["eager"], 2),
+            **figures,
+        },
+    )
+
+
 def model_main(model: str, options: dict, quick: bool = False, history: str | None = None) -> int:
     """``ntm bench --model X``: that model's training throughput on copy, eager against compiled."""
     torch.set_num_threads(1)
@@ -215,19 +234,8 @@ def model_main(model: str, options: dict, quick: bool = False, history: str | No
         at32 = {"eager": e, "compiled": c} if b == 32 else at32
         print(f"  {b:>6} {e:>9.0f} {c:>9.0f} {c / e:>7.2f}x", flush=True)
     print()
-    print(f"eager throughput: {at32['eager']:.0f} sequences/s")
-    print(f"train throughput: {at32['compiled']:.0f} sequences/s")
-    print(f"speedup over eager: {at32['compiled'] / at32['eager']:.2f}")
-    record(
-        history,
-        {
-            "run": " ".join(["ntm bench --model", model, *(f"--{k} {v}" for k, v in options.items())])
-            + quick * " --quick",
-            "eager_at_32": round(at32["eager"], 1),
-            "compiled_at_32": round(at32["compiled"], 1),
-            "speedup": round(at32["compiled"] / at32["eager"], 2),
-        },
-    )
+    run = " ".join(["ntm bench --model", model, *(f"--{k} {v}" for k, v in options.items())]) + quick * " --quick"
+    report(at32, history, {"run": run})
     return 0
 
 
@@ -298,20 +306,13 @@ def main(quick: bool = False, history: str | None = None) -> int:
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"\npeak memory: {own:.0f} MiB in this process, {children:.0f} MiB in the largest training process")
     print()
-    print(f"eager throughput: {at32['eager']:.0f} sequences/s")
-    print(f"train throughput: {at32['compiled']:.0f} sequences/s")
-    print(f"speedup over eager: {at32['compiled'] / at32['eager']:.2f}")
     median = f"{statistics.median(times):.1f}" if times else "n/a"
-    print(f"time to converge: {median} s (median of {len(times)} seeds)")
-    record(
+    converged = [None if (sec := by_seed[s][0]) is None else round(sec, 1) for s in seeds]
+    report(
+        at32,
         history,
-        {
-            "run": "ntm bench" + quick * " --quick",
-            "eager_at_32": round(at32["eager"], 1),
-            "compiled_at_32": round(at32["compiled"], 1),
-            "speedup": round(at32["compiled"] / at32["eager"], 2),
-            "seconds_to_converge": [None if (sec := by_seed[s][0]) is None else round(sec, 1) for s in seeds],
-        },
+        {"run": "ntm bench" + quick * " --quick", "seconds_to_converge": converged},
+        f"time to converge: {median} s (median of {len(times)} seeds)",
     )
     return 0
 
