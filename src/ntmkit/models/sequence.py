@@ -55,11 +55,11 @@ def bound_gradients(state, bound: float):
     """``state`` unchanged, with a hook on each tensor that needs a gradient: in the backward pass,
     each sample's gradient reaching it is scaled down to a norm of at most ``bound``.
 
-    A memory model's backward pass runs through every time step's state; where a step's Jacobian
-    grows the gradient (a sharpened weighting spread over many rows, a content look-up of a nearly
-    empty row), the growth compounds over a long sequence until float32 overflows. Bounding the
-    gradient that reaches each step's state stops the compounding at its source. Works on nested
-    tuples of batch-first tensors."""
+    A memory model's backward pass runs through every time step's state; where the steps grow the
+    gradient, the growth compounds over a long sequence (measured on N-grams: eight orders of
+    magnitude in 60 steps, then float32 overflow). Bounding the gradient that reaches each step's
+    state stops the compounding at its source; clipping is idempotent, so a tensor hooked twice
+    is clipped once. Works on nested tuples of batch-first tensors."""
     if isinstance(state, torch.Tensor):
         if state.requires_grad:
 
