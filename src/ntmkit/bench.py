@@ -191,8 +191,7 @@ def record(history: str | None, figures: dict, commit: str | None = None) -> Non
         **figures,
     }
     path = Path(history)
-    if path.parent != Path(""):
-        path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as f:
         f.write(json.dumps(entry) + "\n")
     print(f"appended to {path}")

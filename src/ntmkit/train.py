@@ -430,7 +430,7 @@ def _train(cfg: TrainConfig, task: Task, model_config: dict, progress: bool, on_
     compiled = cfg.engine == "compiled" and device.type in ("cpu", "cuda") and compiler_available()
     if compiled and model_kind(cfg.model).has_memory:
         cast(MemoryModel, state.model).compile_step(vary_memory=memory_sizes is not None)
-    if cfg.state_grad_clip and model_kind(cfg.model).has_memory:
+    if cfg.state_grad_clip:  # check_config refused it for a model without memory
         cast(MemoryModel, state.model).bound_state_gradients(cfg.state_grad_clip)
     if data is not None:
         state.restore(data, rank, device, cfg.learning_rate)
