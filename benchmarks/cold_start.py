@@ -5,8 +5,9 @@
 
 Run it with nothing else on the machine: it is a timing. For each seed it prints the process's
 wall seconds until `ntm train` stopped (compilation, learning, the steps after learning and the
-final checks), and the training seconds and sequences at the moment the stop test first passed;
-then the medians. The JSON file holds the same figures. With ``--generalise`` each run is kept and,
+final checks) and until its first training step was done, the step from which it ran compiled
+(0: from the start), and the training seconds and sequences at the moment the stop test first
+passed; then the medians. The JSON file holds the same figures. With ``--generalise`` each run is kept and,
 after all the timed runs, scored on copy lengths beyond training (``--lengths``, 100 fresh
 sequences each, in the model's own 128 rows; wrong bits per sequence).
 """
@@ -53,7 +54,10 @@ def main() -> None:
     keep_root = tempfile.mkdtemp(prefix="ntm-cold-") if a.generalise else None
     seeds = [int(s) for s in a.seeds.split(",")]
     print(f"cold 'ntm train' on defaults, empty compile cache, {os.cpu_count()} CPUs, {platform.machine()}")
-    print(f"{'seed':>4}  {'wall s (to stop)':>16}  {'learned at s':>12}  {'sequences to learn':>18}")
+    print(
+        f"{'seed':>4}  {'wall s (to stop)':>16}  {'first step at s':>15}  {'compiled from step':>18}  "
+        f"{'learned at s':>12}  {'sequences to learn':>18}"
+    )
     runs = []
     for seed in seeds:
         keep = os.path.join(keep_root, f"seed-{seed}") if keep_root else None
@@ -63,7 +67,8 @@ def main() -> None:
             print(f"{seed:>4}  not learned")
             continue
         print(
-            f"{seed:>4}  {r['wall_seconds']:>16.1f}  {r['learned_seconds']:>12.1f}  {r['learned_sequences']:>18,}",
+            f"{seed:>4}  {r['wall_seconds']:>16.1f}  {r['first_step_seconds']:>15.1f}  "
+            f"{r['compiled_from_step']!s:>18}  {r['learned_seconds']:>12.1f}  {r['learned_sequences']:>18,}",
             flush=True,
         )
     done = [r for r in runs if "wall_seconds" in r]
@@ -89,12 +94,16 @@ def main() -> None:
             median_wall_seconds=statistics.median(r["wall_seconds"] for r in done),
             max_wall_seconds=max(r["wall_seconds"] for r in done),
             median_learned_seconds=statistics.median(r["learned_seconds"] for r in done),
+            median_first_step_seconds=statistics.median(r["first_step_seconds"] for r in done),
+            max_first_step_seconds=max(r["first_step_seconds"] for r in done),
         )
         if keep_root:
             result["perfect_to_longest"] = f"{sum(r['perfect_to_longest'] for r in done)}/{len(seeds)}"
         print(
             f"median wall seconds to stop: {result['median_wall_seconds']:.1f} (max {result['max_wall_seconds']:.1f}); "
-            f"median training seconds to learn: {result['median_learned_seconds']:.1f}; learned {result['learned']}"
+            f"median training seconds to learn: {result['median_learned_seconds']:.1f}; learned {result['learned']}; "
+            f"first step at {result['median_first_step_seconds']:.1f} s "
+            f"(median; max {result['max_first_step_seconds']:.1f})"
         )
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=1))

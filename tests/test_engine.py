@@ -1,12 +1,17 @@
 """The fast path (compiled step) agrees with the eager reference: outputs and gradients."""
 
 import copy
+import time
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from ntmkit import NTM
 from ntmkit.engine import compiler_available
+from ntmkit.registry import build_model, model_kind
+from ntmkit.train import _switch_when_compiled
+from ntmkit.warmup import BackgroundCompile, cache_is_warm, warm_spec
 
 pytestmark = pytest.mark.skipif(not compiler_available(), reason="torch.compile needs a C++ compiler")
 
@@ -85,3 +90,60 @@ def test_one_compiled_graph_serves_every_memory_size_and_matches_eager():
     # then never again
     assert graphs[-1] == graphs[2] and graphs[-1] <= 2, graphs
     assert not torch._dynamo.utils.counters["graph_break"]
+
+
+def test_a_helper_process_fills_the_compile_cache_that_training_then_compiles_from(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "cache"))
+    options = dict(controller_size=8, controller_layers=1, memory_locations=12, memory_vector_size=4)
+    config = model_kind("ntm").config(5, 4, options)
+    spec = warm_spec("ntm", config, batch=3, rows=12, vary_memory=True, threads=torch.get_num_threads())
+    assert not cache_is_warm(spec)
+    helper = BackgroundCompile(spec)
+    try:
+        deadline = time.time() + 300
+        while helper.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert helper.poll() is True, helper.error()
+    finally:
+        helper.close()
+    assert cache_is_warm(spec)
+    assert not cache_is_warm({**spec, "batch": 4})  # another batch size is another compiled step
+    # This process compiles the same step from the helper's cache: forward and backward graphs are
+    # cache hits, none is compiled afresh (a graph that hashed differently would be a miss).
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    model = build_model("ntm", config).compile_step(vary_memory=True)
+    y, _ = model(torch.rand(3, 4, 5), memory_locations=10)
+    y.sum().backward()
+    counters = torch._dynamo.utils.counters["inductor"]
+    assert counters["fxgraph_cache_hit"] >= 2 and counters["fxgraph_cache_miss"] == 0, dict(counters)
+
+
+class FakeHelper:
+    def __init__(self, answers):
+        self.answers, self.closed = list(answers), False
+
+    def poll(self):
+        return self.answers.pop(0)
+
+    def error(self):
+        return "no compiler"
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.mark.parametrize("helper_succeeds", [True, False])
+def test_training_goes_over_to_the_compiled_step_when_the_helper_ends(helper_succeeds):
+    model = NTM(5, 4, controller_size=8, memory_locations=12, memory_vector_size=4)
+    helper = FakeHelper([None, None, helper_succeeds])
+    run = SimpleNamespace(pending_compile=helper, compiled_from=None, memory_sizes=[8, 12])
+    warnings: list[str] = []
+    log = SimpleNamespace(warn=warnings.append)
+    for step in range(5):
+        _switch_when_compiled(run, SimpleNamespace(step=step, model=model), log)
+        assert (model._compiled_step is not None) == (step >= 2)
+    assert run.compiled_from == 2 and run.pending_compile is None and helper.closed
+    assert model._vary_memory  # drawn memory sizes: the symbolic graph
+    failed = "compiling in a helper process failed (no compiler); compiling here"
+    assert warnings == ([] if helper_succeeds else [failed])

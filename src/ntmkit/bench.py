@@ -105,8 +105,9 @@ def cold_run(seed: int, timeout: float = 900.0, extra: tuple = (), keep: str | N
     """``ntm train`` on defaults from a cold process with an empty compile cache.
 
     Returns the process's wall seconds until it stopped (compilation, learning, the steps after
-    learning and the checks included), the training seconds and sequences at the moment the stop
-    test first passed, and the run's totals; None if the task was not learned. ``keep``: a
+    learning and the checks included) and until its first training step was done, the step from
+    which it ran compiled, the training seconds and sequences at the moment the stop test first
+    passed, and the run's totals; None if the task was not learned. ``keep``: a
     directory for the run's checkpoints and logs (default: a temporary one, removed)."""
     with tempfile.TemporaryDirectory() as scratch:
         tmp = keep or scratch
@@ -125,7 +126,7 @@ def cold_run(seed: int, timeout: float = 900.0, extra: tuple = (), keep: str | N
             os.path.join(tmp, "logs"),
             *extra,
         ]
-        start = time.perf_counter()
+        start, started_at = time.perf_counter(), time.time()
         try:
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -145,6 +146,9 @@ def cold_run(seed: int, timeout: float = 900.0, extra: tuple = (), keep: str | N
             "learned_sequences": at["sequences"],
             "sequences": summary["sequences"],
             "training_seconds": summary["seconds"],
+            # from launching the process to the end of its first training step
+            "first_step_seconds": round(summary["first_step_time"] - started_at, 1),
+            "compiled_from_step": summary["compiled_from_step"],
         }
 
 

@@ -365,6 +365,11 @@ def _print_header(args, cfg, task, data: dict | None) -> None:
             "cold cache; "
             "--engine eager skips it)"
         )
+    elif cfg.engine == "auto" and model_kind(kind).has_memory:
+        print(
+            f"the {model_kind(kind).label}'s time step runs compiled (torch.compile); on a cold compile cache a "
+            "helper process compiles it (about 30 s) while training runs eagerly"
+        )
 
 
 def _print_result(result: dict, task) -> None:

@@ -144,8 +144,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("threads", "training", "intra-op threads (1 is fastest for NTM-sized ops)", (T, "threads"), type=int),
     Option("nproc", "training", "train data-parallel in N processes (launches torchrun; the batch size is "
            "per process)", type=int),
-    Option("engine", "training", "compiled (torch.compile of the time step) or eager (op by op)",
-           (T, "engine"), choices=("compiled", "eager")),
+    Option("engine", "training", "auto (compiled; on a cold compile cache, eager while a helper process "
+           "compiles), compiled (torch.compile of the time step before the first step; runs repeat exactly) "
+           "or eager (op by op)", (T, "engine"), choices=("auto", "compiled", "eager")),
     # files
     Option("checkpoint_dir", "files", "checkpoints; training resumes from the latest", (T, "checkpoint_dir")),
     Option("max_to_keep", "files", "checkpoints kept", (T, "max_to_keep"), type=int),

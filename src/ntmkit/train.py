@@ -29,9 +29,10 @@ from .models import MemoryModel
 from .optim import SpikeClip, make_optimizer
 from .registry import build_model, model_kind
 from .tasks import TASKS, Task
+from .warmup import BackgroundCompile, cache_is_warm, warm_spec
 
 RANK_SEED_STRIDE = 7919  # process r of a data-parallel run seeds its data with seed + r * stride
-ENGINES = ("compiled", "eager")
+ENGINES = ("auto", "compiled", "eager")
 
 
 @dataclass
@@ -77,7 +78,10 @@ class TrainConfig:
     picture_interval: int = 500  # steps between TensorBoard pictures of the heads' weightings
     threads: int | None = 1
     max_bad_steps: int = 20  # this many non-finite steps in a row: restore the last checkpoint, halve the lr
-    engine: str = "compiled"  # "compiled" (torch.compile of the step) or "eager"
+    # "compiled": torch.compile of the step before the first step; "auto": the same, but on a cold
+    # compile cache train eagerly while a helper process compiles (the switch step then depends on
+    # timing, so runs are not bit-reproducible); "eager": op by op
+    engine: str = "auto"
     # "mixed": levels (copy: lengths) differ per sample inside a batch, padded to the longest.
     # "same": one level per batch, drawn from the same range, so no time is spent on padding.
     # Measured on copy: "same" learns in as few sequences as "mixed" and runs about twice as fast.
@@ -403,6 +407,8 @@ class Run:
     memory_sizes: list[int] | None
     converge_threshold: float
     params: list[torch.nn.Parameter]
+    pending_compile: BackgroundCompile | None = None  # the helper compiling the step ("auto" engine)
+    compiled_from: int | None = None  # the step at which training went over to the compiled step
 
     @property
     def main_process(self) -> bool:
@@ -427,9 +433,7 @@ def _train(cfg: TrainConfig, task: Task, model_config: dict, progress: bool, on_
     state = build_state(cfg, task, model_config, device, rank)
     memory_sizes = memory_sizes_for(cfg, task, state.model)
     # torch.compile's CPU and CUDA back ends are the ones measured here; other devices (mps) run eager.
-    compiled = cfg.engine == "compiled" and device.type in ("cpu", "cuda") and compiler_available()
-    if compiled and model_kind(cfg.model).has_memory:
-        cast(MemoryModel, state.model).compile_step(vary_memory=memory_sizes is not None)
+    pending, compiled_from = _compile(cfg, state.model, model_config, memory_sizes, device, world_size)
     if cfg.state_grad_clip:  # check_config refused it for a model without memory
         cast(MemoryModel, state.model).bound_state_gradients(cfg.state_grad_clip)
     if data is not None:
@@ -438,7 +442,13 @@ def _train(cfg: TrainConfig, task: Task, model_config: dict, progress: bool, on_
     params = [p for p in state.model.parameters() if p.requires_grad]
     wrapped = distributed.wrap(state.model)
     run = Run(cfg, task, model_config, device, rank, world_size, wrapped, memory_sizes, converge, params)
-    outcome = _loop(run, state, progress, on_step)
+    run.pending_compile, run.compiled_from = pending, compiled_from
+    try:
+        outcome = _loop(run, state, progress, on_step)
+        outcome.compiled_from = run.compiled_from
+    finally:
+        if run.pending_compile is not None:
+            run.pending_compile.close()
     if joined_here and world_size > 1:
         # DistributedDataParallel's reducer keeps the gloo process group (and its threads) alive:
         # free it before leaving the group, or those threads are torn down at interpreter exit,
@@ -449,6 +459,39 @@ def _train(cfg: TrainConfig, task: Task, model_config: dict, progress: bool, on_
     return _summary(cfg, state, outcome, task, rank, world_size)
 
 
+def _compile(cfg: TrainConfig, model, model_config: dict, memory_sizes, device, world_size: int):
+    """Compile a memory model's step for training as the engine says. Returns the helper process
+    compiling it in the background ("auto" on a cold cache) or None, and the step from which
+    training runs compiled (0: from the start; None: not yet, or never)."""
+    # torch.compile's CPU and CUDA back ends are the ones measured here; other devices (mps) run eager.
+    if cfg.engine == "eager" or device.type not in ("cpu", "cuda") or not compiler_available():
+        return None, None
+    if not model_kind(cfg.model).has_memory:
+        return None, None
+    vary = memory_sizes is not None
+    spec = warm_spec(
+        cfg.model, model_config, cfg.batch_size, max(memory_sizes) if vary else None, vary, torch.get_num_threads()
+    )
+    if cfg.engine == "auto" and device.type == "cpu" and world_size == 1 and not cache_is_warm(spec):
+        return BackgroundCompile(spec), None
+    cast(MemoryModel, model).compile_step(vary_memory=vary)
+    return None, 0
+
+
+def _switch_when_compiled(run: Run, state: TrainState, log: RunLog) -> None:
+    """Once the helper has filled the compile cache, compile here (from the cache) and go on compiled;
+    if it failed, compile here from scratch (its error is reported)."""
+    helper = run.pending_compile
+    if helper is None or (done := helper.poll()) is None:
+        return
+    if not done:
+        log.warn(f"compiling in a helper process failed ({helper.error()}); compiling here")
+    helper.close()
+    run.pending_compile = None
+    run.compiled_from = state.step
+    cast(MemoryModel, state.model).compile_step(vary_memory=run.memory_sizes is not None)
+
+
 @dataclass
 class Outcome:
     """How the loop ended."""
@@ -457,6 +500,8 @@ class Outcome:
     time_up: bool = False
     final_eval: dict | None = None
     recoveries: int = 0
+    compiled_from: int | None = None  # the step from which training ran compiled (None: eager)
+    first_step_time: float | None = None  # time.time() when the first step of this run was done
 
 
 def _loop(run: Run, state: TrainState, progress: bool, on_step) -> Outcome:
@@ -470,10 +515,13 @@ def _loop(run: Run, state: TrainState, progress: bool, on_step) -> Outcome:
     with StopSignals() as signals:
         try:
             while not (_finished(state, cfg, outcome) or signals.raised):
+                _switch_when_compiled(run, state, log)
                 result = train_step(run, state)
                 late = cfg.max_seconds is not None and time.perf_counter() - run_start >= cfg.max_seconds
                 finite, cost, outcome.interrupted, outcome.time_up = _agree(result, signals.raised, late)
                 state.step += 1
+                if outcome.first_step_time is None:
+                    outcome.first_step_time = time.time()
                 if not finite:
                     state.skipped += 1  # second line of defence: never apply a non-finite update
                     bad_in_a_row += 1
@@ -614,6 +662,8 @@ def _summary(cfg: TrainConfig, state: TrainState, outcome: Outcome, task: Task, 
             "sequences": state.sequences,
             "seconds": round(state.elapsed, 3),
             "final_eval": outcome.final_eval,
+            "compiled_from_step": outcome.compiled_from,
+            "first_step_time": outcome.first_step_time,
         }
         (Path(cfg.train_log_dir) / "summary.json").write_text(json.dumps(summary, indent=1))
     return {
