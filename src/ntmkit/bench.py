@@ -282,10 +282,14 @@ def main(quick: bool = False, history: str | None = None) -> int:
         print(f"\ntime to converge: 'ntm train' on defaults, cold process and empty compile cache, seeds {seeds}:")
     times, by_seed = [], {}
     for s in seeds:
-        sec, seqs = by_seed[s] = converge_seconds(s)
-        print(f"  seed {s}: " + (f"{sec:.1f} s, {seqs:,} sequences" if sec is not None else "not learned"), flush=True)
-        if sec is not None:
-            times.append(sec)
+        r = cold_run(s)
+        by_seed[s] = (None, None) if r is None else (r["wall_seconds"], r["learned_sequences"])
+        line = "not learned" if r is None else f"{r['wall_seconds']:.1f} s, {r['learned_sequences']:,} sequences"
+        if r is not None:
+            line += f" (first step done at {r['first_step_seconds']:.1f} s, "
+            line += f"compiled from step {r['compiled_from_step']})"
+            times.append(r["wall_seconds"])
+        print(f"  seed {s}: {line}", flush=True)
 
     print(
         "\nscale-out (compiled, batch 32 per process; torchrun + DistributedDataParallel over gloo"
