@@ -594,6 +594,31 @@ def generalisation_table(paths: list[Path]) -> list[str]:
     return lines
 
 
+def settings_table(path: Path) -> list[str]:
+    """Each seed at the shipped models' further settings (EXTRA), from benchmarks/settings_table.py."""
+    if not path.exists():
+        return []
+    d = json.loads(path.read_text())
+    names = list(
+        dict.fromkeys(
+            ", ".join(f"{k} {v}" for k, v in r.items() if k not in ("bit_errors", "bits", "perfect"))
+            for s in d["seeds"]
+            for r in s["settings"]
+        )
+    )
+    lines = [
+        f"Each seed at further settings (`{d['command']}`; {d['sequences']} fresh sequences each; wrong bits per "
+        "sequence, cross-entropy bits per sequence in brackets):",
+        "",
+        "| seed | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for s in d["seeds"]:
+        cells = [f"{r['bit_errors']:.3g} ({r['bits']:.3g})" for r in s["settings"]]
+        lines.append(f"| {s['seed']} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def dnc_section() -> list[str]:
     """The Differentiable Neural Computer's runs (`ntm sweep --model dnc ...`), one sweep JSON file
     each in benchmarks/results/dnc/, as tables of wrong bits per sequence beyond the training range."""
@@ -613,6 +638,7 @@ def dnc_section() -> list[str]:
     for task in dict.fromkeys(json.loads(p.read_text())["task"] for p in paths):
         lines += [f"**{task}**", ""]
         lines += generalisation_table([p for p in paths if json.loads(p.read_text())["task"] == task])
+        lines += settings_table(folder / "settings" / f"{task}.json")
     return [
         *lines,
         "Memory use of the first of them (seed 0 of the default run: `ntm visualize --checkpoint_dir "
