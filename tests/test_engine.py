@@ -119,6 +119,21 @@ def test_a_helper_process_fills_the_compile_cache_that_training_then_compiles_fr
     assert counters["fxgraph_cache_hit"] >= 2 and counters["fxgraph_cache_miss"] == 0, dict(counters)
 
 
+def test_a_failing_helper_reports_its_last_error_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "cache"))
+    spec = warm_spec("no-such-model", {}, batch=3, rows=None, vary_memory=False, threads=1)
+    helper = BackgroundCompile(spec)
+    try:
+        deadline = time.time() + 120
+        while helper.poll() is None and time.time() < deadline:
+            time.sleep(0.1)
+        assert helper.poll() is False
+        assert "no-such-model" in helper.error()
+    finally:
+        helper.close()
+    assert not cache_is_warm(spec)
+
+
 class FakeHelper:
     def __init__(self, answers):
         self.answers, self.closed = list(answers), False

@@ -432,7 +432,6 @@ def _train(cfg: TrainConfig, task: Task, model_config: dict, progress: bool, on_
         check_matches(data, cfg.model, model_config, cfg.task, cfg.task_options, cfg.checkpoint_dir)
     state = build_state(cfg, task, model_config, device, rank)
     memory_sizes = memory_sizes_for(cfg, task, state.model)
-    # torch.compile's CPU and CUDA back ends are the ones measured here; other devices (mps) run eager.
     pending, compiled_from = _compile(cfg, state.model, model_config, memory_sizes, device, world_size)
     if cfg.state_grad_clip:  # check_config refused it for a model without memory
         cast(MemoryModel, state.model).bound_state_gradients(cfg.state_grad_clip)

@@ -9,8 +9,6 @@ which steps the cache holds, so on a warm cache ``auto`` compiles in-process at 
 
 from __future__ import annotations
 
-import time
-
 import torch
 
 
@@ -86,9 +84,12 @@ class BackgroundCompile:
         import os
         import subprocess
         import sys
+        import tempfile
 
         env = dict(os.environ, OMP_NUM_THREADS=str(spec["threads"]), TORCHINDUCTOR_COMPILE_THREADS="1")
-        self.started = time.perf_counter()
+        # stderr goes to a file, not a pipe: a pipe nobody reads until the end would block a helper
+        # that writes more than the pipe holds (compiler warnings), and training would stay eager.
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
         # A session of its own: a Ctrl-C in the terminal goes to the training process, which ends
         # the helper itself (close) after saving.
         self.process = subprocess.Popen(
@@ -96,7 +97,7 @@ class BackgroundCompile:
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
             start_new_session=True,
         )
 
@@ -107,16 +108,15 @@ class BackgroundCompile:
 
     def error(self) -> str:
         """The last line the helper wrote to stderr (after it ended)."""
-        assert self.process.stderr is not None
-        lines = self.process.stderr.read().decode(errors="replace").strip().splitlines()
+        self.log.seek(0)
+        lines = self.log.read().decode(errors="replace").strip().splitlines()
         return lines[-1] if lines else f"exit status {self.process.returncode}"
 
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
-        if self.process.stderr is not None:
-            self.process.stderr.close()
+        self.log.close()
 
 
 if __name__ == "__main__":  # the helper process of BackgroundCompile
