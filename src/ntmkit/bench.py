@@ -152,13 +152,6 @@ def cold_run(seed: int, timeout: float = 900.0, extra: tuple = (), keep: str | N
         }
 
 
-def converge_seconds(seed: int, timeout: float = 900.0, extra: tuple = ()) -> tuple[float | None, int | None]:
-    """Wall seconds of a cold ``ntm train`` (see :func:`cold_run`) and the sequences it took to
-    learn; (None, None) if not learned."""
-    r = cold_run(seed, timeout, extra)
-    return (None, None) if r is None else (r["wall_seconds"], r["learned_sequences"])
-
-
 def source_version(here: Path | None = None) -> str:
     """The commit of the source tree at ``here`` (default: this package's), with ``+changes`` when
     tracked files there differ from it, or the package version outside a git checkout."""
@@ -280,15 +273,13 @@ def main(quick: bool = False, history: str | None = None) -> int:
     seeds = [] if quick else [0, 1, 2]  # --quick skips the convergence runs (about a minute each)
     if seeds:
         print(f"\ntime to converge: 'ntm train' on defaults, cold process and empty compile cache, seeds {seeds}:")
-    times, by_seed = [], {}
+    runs: dict[int, dict | None] = {}  # cold_run's record per seed (None: not learned)
     for s in seeds:
-        r = cold_run(s)
-        by_seed[s] = (None, None) if r is None else (r["wall_seconds"], r["learned_sequences"])
+        r = runs[s] = cold_run(s)
         line = "not learned" if r is None else f"{r['wall_seconds']:.1f} s, {r['learned_sequences']:,} sequences"
         if r is not None:
             line += f" (first step done at {r['first_step_seconds']:.1f} s, "
             line += f"compiled from step {r['compiled_from_step']})"
-            times.append(r["wall_seconds"])
         print(f"  seed {s}: {line}", flush=True)
 
     print(
@@ -303,8 +294,8 @@ def main(quick: bool = False, history: str | None = None) -> int:
             print(f"  {f'{procs} x {threads}':>20} {rate:>9.0f}", flush=True)
             continue
         extra = ("--threads", str(threads)) + (("--nproc", str(procs)) if procs > 1 else ())
-        sec, seqs = by_seed[0] if (procs, threads) == (1, 1) else converge_seconds(0, extra=extra)
-        conv = f"{sec:>11.1f} {seqs:>10,}" if sec is not None else f"{'not learned':>11}"
+        r = runs[0] if (procs, threads) == (1, 1) else cold_run(0, extra=extra)
+        conv = f"{r['wall_seconds']:>11.1f} {r['learned_sequences']:>10,}" if r else f"{'not learned':>11}"
         print(f"  {f'{procs} x {threads}':>20} {rate:>9.0f} {conv}", flush=True)
 
     import resource
@@ -313,8 +304,9 @@ def main(quick: bool = False, history: str | None = None) -> int:
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"\npeak memory: {own:.0f} MiB in this process, {children:.0f} MiB in the largest training process")
     print()
+    converged = [None if (r := runs[s]) is None else round(r["wall_seconds"], 1) for s in seeds]
+    times = [sec for sec in converged if sec is not None]
     median = f"{statistics.median(times):.1f}" if times else "n/a"
-    converged = [None if (sec := by_seed[s][0]) is None else round(sec, 1) for s in seeds]
     report(
         at32,
         history,
