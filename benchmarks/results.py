@@ -409,6 +409,12 @@ def paper_axis_section(task: str) -> list[str]:
     if not runs:
         return []
     cost_name = TASKS[task].cost_name
+    # the task's cost, cross-entropy bits (when that is not the cost) and wrong bits, per sequence
+    columns, keys = [cost_name], ["final_cost"]
+    if cost_name != "cross-entropy bits per sequence":
+        columns, keys = [*columns, "cross-entropy bits per sequence"], [*keys, "final_bits"]
+    columns, keys = [*columns, "wrong bits per sequence"], [*keys, "final_bit_errors"]
+    held_out_unit = " and ".join(columns)
     fig, ax = plt.subplots(figsize=(8, 4))
     colors = COLORS
     for variant, data in runs.items():
@@ -434,19 +440,43 @@ def paper_axis_section(task: str) -> list[str]:
         "",
         f"![{task} on the paper's axis](results/{task}_paper_axis.png)",
         "",
-        "| model | seed | sequences | cost at the end (last logged batches) | cross-entropy bits per sequence at the "
-        "end | wrong bits per sequence at the end | command |",
-        "|---|---|---|---|---|---|---|",
+        f"Each seed's held-out check at its end: {held_out_unit} on 1,000 fresh sequences of the training range "
+        "that no stop rule or selection saw (`final_eval` in the run's summary; '-' while a run is still going); "
+        "the last column is the mean of the last logged training batches.",
+        "",
+        f"| model | seed | sequences | {' | '.join(f'held-out {c}' for c in columns)} | {cost_name} on the last "
+        "training batches |",
+        "|---|---|---|" + "---|" * len(columns) + "---|",
     ]
+    commands = []
     for variant, data in runs.items():
+        finished = [s for s in data["seeds"] if s.get("total_sequences") == s.get("logged_sequences")]
         for seed in data["seeds"]:
+            held = [_fmt(seed.get(k)) if seed in finished else "-" for k in keys]
             lines.append(
-                f"| {LABELS[variant]} | {seed['seed']} | {seed.get('logged_sequences') or 0:,} | "
-                f"{seed['last_training_cost']:.4g} | {seed['last_training_bits']:.4g} | "
-                f"{seed['last_training_bit_errors']:.4g} | `{data.get('command', '')}` |"
+                f"| {LABELS[variant]} | {seed['seed']} | {seed.get('logged_sequences') or 0:,} | {' | '.join(held)} | "
+                f"{seed['last_training_cost']:.4g} |"
             )
+        held_out = [s["final_cost"] for s in finished if s.get("final_cost") is not None]
+        if len(held_out) > 1:
+            lines.append(
+                f"| {LABELS[variant]} | median of {len(held_out)} | | **{_median(held_out):.4g}** (range "
+                f"{min(held_out):.4g}-{max(held_out):.4g}) |" + " |" * len(columns)
+            )
+        commands.append(f"- {LABELS[variant]}: `{data.get('command', '')}`")
+    lines += ["", "Commands:", "", *commands]
     lines += ["", f"(`{LONG.relative_to(ROOT)}/{task}-*.json`; the runs resume from their directories.)", ""]
     return lines
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _median(values: list[float]) -> float:
+    import numpy as np
+
+    return float(np.median(values))
 
 
 def evaluation_table(report: dict, rows: list[dict], axis: str) -> list[str]:
@@ -619,6 +649,28 @@ def settings_table(path: Path) -> list[str]:
     return [*lines, ""]
 
 
+def memory_rows_tables(folder: Path, task: str) -> list[str]:
+    """The shipped DNC along its axis at several memory sizes (`ntm evaluate --model dnc` reports,
+    ``TASK_*.json`` in ``folder``), fewest rows first."""
+    reports = [json.loads(p.read_text()) for p in sorted(folder.glob(f"{task}_*.json"))] if folder.is_dir() else []
+    lines = []
+    for report in sorted(reports, key=lambda r: r["memory_locations"]):
+        axis, rows = report["axis"], report["rows"]
+        n, lo, hi = report["memory_locations"], *report["training_range"]
+        command = (
+            f"ntm evaluate --task {task} --model dnc --axis {axis}"
+            + (f" --memory_locations {n}" if "enlarged" in report["model"] else "")
+            + f" --values {','.join(str(r[axis]) for r in rows)} --sequences {report['sequences_per_value']}"
+        )
+        lines += [
+            f"Shipped {task} DNC with {n} memory rows (`{command}`; fresh sequences, trained on {lo}-{hi} "
+            "with 128 rows):",
+            "",
+            *evaluation_table(report, rows, axis),
+        ]
+    return lines
+
+
 def dnc_section() -> list[str]:
     """The Differentiable Neural Computer's runs (`ntm sweep --model dnc ...`), one sweep JSON file
     each in benchmarks/results/dnc/, as tables of wrong bits per sequence beyond the training range."""
@@ -639,6 +691,7 @@ def dnc_section() -> list[str]:
         lines += [f"**{task}**", ""]
         lines += generalisation_table([p for p in paths if json.loads(p.read_text())["task"] == task])
         lines += settings_table(folder / "settings" / f"{task}.json")
+        lines += memory_rows_tables(folder / "evaluate", task)
     return [
         *lines,
         "Memory use of the first of them (seed 0 of the default run: `ntm visualize --checkpoint_dir "
