@@ -444,7 +444,8 @@ def paper_axis_section(task: str) -> list[str]:
         f"![{task} on the paper's axis](results/{task}_paper_axis.png)",
         "",
         f"Each seed's held-out check at its end: {held_out_unit} on 1,000 fresh sequences of the training range "
-        "that no stop rule or selection saw (`final_eval` in the run's summary; '-' while a run is still going); "
+        "that no stop rule or selection saw (`final_eval` in the run's summary; '-': a run still going, or one that "
+        "never came within ten times its target, where training makes no held-out check); "
         "the last column is the mean of the last logged training batches.",
         "",
         f"| model | seed | sequences | {' | '.join(f'held-out {c}' for c in columns)} | {cost_name} on the last "
@@ -460,7 +461,10 @@ def paper_axis_section(task: str) -> list[str]:
                 f"| {LABELS[variant]} | {seed['seed']} | {seed.get('logged_sequences') or 0:,} | {' | '.join(held)} | "
                 f"{seed['last_training_cost']:.4g} |"
             )
+        # a median only over every seed: one without a held-out figure (still running, or a run that never
+        # came near its target, whose summary has no held-out check) leaves it out
         held_out = [s["final_cost"] for s in finished if s.get("final_cost") is not None]
+        complete = len(held_out) == len(data["seeds"])
         shipped = LONG_SHIPPED.get(task)
         if shipped and shipped[0] == variant and all(s["seed"] != shipped[1] for s in data["seeds"]):
             # the shipped model is another seed of this recipe: its manifest figures (1,000 fresh sequences)
@@ -472,7 +476,7 @@ def paper_axis_section(task: str) -> list[str]:
                 f"{entry['sequences_trained']:,} | {' | '.join(_fmt(figures[k]) for k in keys)} | - |"
             )
             held_out.append(entry["training_range_cost"])
-        if len(held_out) > 1:
+        if complete and len(held_out) > 1:
             lines.append(
                 f"| {LABELS[variant]} | median of {len(held_out)} | | **{_median(held_out):.4g}** (range "
                 f"{min(held_out):.4g}-{max(held_out):.4g}) |" + " |" * len(columns)
