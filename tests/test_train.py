@@ -282,6 +282,21 @@ def test_tensorboard_gets_the_weighting_picture_every_interval(tmp_path):
     assert summary["step"] == 20 and summary["sequences"] == 640 and summary["learned"] is False
 
 
+def test_a_run_that_ends_at_its_step_limit_reports_a_held_out_check(tmp_path):
+    """Without the stop rule (--keep_training) no check runs during training; the run's end still gets
+    one, on fresh sequences of the training range, and it lands in summary.json. A resume that trains
+    no further step adds none."""
+    cfg = small_config(tmp_path, max_steps=6, stop_when_learned=False, train_log_dir=str(tmp_path / "logs"))
+    result = train(cfg, progress=False)
+    e = result["final_eval"]
+    assert not result["learned"] and e["sequences"] == 500 and e["top"]["sequences"] == 125
+    assert 0 < e["bit_errors"] <= 4 * 5  # an untrained machine gets some of the (at most 20) bits wrong
+    assert e["bits"] > 0 and e["top"]["level"] == 5
+    summary = json.loads((tmp_path / "logs" / "summary.json").read_text())
+    assert summary["final_eval"]["bit_errors"] == pytest.approx(e["bit_errors"])
+    assert train(cfg, progress=False)["final_eval"] is None
+
+
 def test_a_time_budget_stops_training(tmp_path):
     result = train(small_config(tmp_path, max_steps=10**6, max_seconds=2.0, stop_when_learned=False), progress=False)
     assert result["time_up"] and not result["learned"] and 0 < result["step"] < 10**6
@@ -379,6 +394,7 @@ def test_sigterm_saves_a_checkpoint_and_ends_the_run(tmp_path):
 
     result = train(small_config(tmp_path, max_steps=1000), progress=False, on_step=on_step)
     assert result["interrupted"] and result["step"] == 7
+    assert result["final_eval"] is None  # a run stopped by a signal ends at once, without a held-out check
     assert ckpt.load(ckpt.latest(tmp_path / "ck"))["step"] == 7
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
 

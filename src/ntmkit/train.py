@@ -498,6 +498,7 @@ class Outcome:
     interrupted: bool = False
     time_up: bool = False
     final_eval: dict | None = None
+    final_eval_step: int | None = None  # the step ``final_eval`` was taken at
     recoveries: int = 0
     compiled_from: int | None = None  # the step from which training ran compiled (None: eager)
     first_step_time: float | None = None  # time.time() when the first step of this run was done
@@ -511,6 +512,7 @@ def _loop(run: Run, state: TrainState, progress: bool, on_step) -> Outcome:
     run_start = time.perf_counter()  # max_seconds is a budget for this run alone
     t_start = run_start - state.elapsed  # "seconds" in logs count every run of this directory
     bad_in_a_row = 0
+    first_step = state.step
     with StopSignals() as signals:
         try:
             while not (_finished(state, cfg, outcome) or signals.raised):
@@ -544,9 +546,11 @@ def _loop(run: Run, state: TrainState, progress: bool, on_step) -> Outcome:
                 if state.step % cfg.report_interval == 0:
                     state.elapsed = time.perf_counter() - t_start
                     run.save(state)
-            if state.learned_at is not None and cfg.steps_after_learned and _polished(state, cfg):
-                # the same training-range check once more, to report the machine that is kept
-                outcome.final_eval = _stop_test_once(run, state)
+            stopping = outcome.interrupted or (run.world_size == 1 and signals.raised)
+            if _final_check_due(state, cfg, stopping, first_step, outcome.final_eval_step):
+                # the held-out check once more, to report the machine that is kept (a run that ended
+                # at its step limit or time budget gets one too, unless its last check was just now)
+                outcome.final_eval, outcome.final_eval_step = _stop_test_once(run, state), state.step
         finally:
             outcome.interrupted = outcome.interrupted or signals.raised
             state.elapsed = time.perf_counter() - t_start
@@ -574,6 +578,18 @@ def _clip_spike(run: Run, state: TrainState, grad_norm: torch.Tensor) -> None:
 def _polished(state: TrainState, cfg: TrainConfig) -> bool:
     """The steps after learning are done."""
     return state.learned_at is not None and state.step >= state.learned_at["step"] + cfg.steps_after_learned
+
+
+def _final_check_due(
+    state: TrainState, cfg: TrainConfig, stopping: bool, first_step: int, checked_at: int | None
+) -> bool:
+    """Whether the run ends with a held-out check: a learned run after its steps after learning, and
+    a run that trained in this sitting and ended at its step limit or time budget (not stopped by a
+    signal), unless a check was made at this very step. Data-parallel, only agreed state decides, as
+    every process takes part in the check."""
+    if state.learned_at is not None and cfg.steps_after_learned and _polished(state, cfg):
+        return True
+    return state.step > first_step and not stopping and checked_at != state.step
 
 
 def _finished(state: TrainState, cfg: TrainConfig, outcome: Outcome) -> bool:
@@ -616,6 +632,7 @@ def _stop_test_once(run: Run, state: TrainState) -> dict:
 def _run_stop_test(run: Run, state: TrainState, outcome: Outcome, log: RunLog, t_start: float) -> bool:
     """Run the stop test; True (and ``learned_at`` set) when it passes."""
     outcome.final_eval = result = _stop_test_once(run, state)
+    outcome.final_eval_step = state.step
     log.stop_test(result, state.sequences)
     passed = result["cost"] < run.converge_threshold and result.get("top", result)["cost"] < run.converge_threshold
     if passed:
