@@ -84,7 +84,17 @@ NOTES = {
     "priority_sort": "The shipped NTM has a feed-forward controller with 4 head pairs of 256 units (the paper used 8 "
     "pairs and 512 units); it is the run to the paper's budget above, at its end (the manifest has its command).",
     "associative_recall": "In the picture the read head of the shipped model (LSTM controller) jumps by content "
-    "to the queried item when the query ends, moves on by one item and reads out the next one.",
+    "to the queried item when the query ends, moves on by one item and reads out the next one.\n\n"
+    "Why the feed-forward machine stalls on the 2-item plateau, from two seeds of the run to 800,000 sequences "
+    "below (`ntm visualize --checkpoint_dir <seed>/ck --min_items 6 --max_items 6`): the seed that learned "
+    "(seed 0, left) writes one row per time step from its first input to its last, so every item lies in its "
+    "own rows and the read head finds the query by content and reads on; a seed on the plateau (seed 1, right) "
+    "sends its write head back to the same few rows at every item delimiter, so each item overwrites an "
+    "earlier one and only the last items survive. With two items no look-up is needed (the query is always "
+    "the first item), which is the case the plateau solves.\n\n"
+    "| learned (seed 0) | on the plateau (seed 1) |\n|---|---|\n"
+    "| ![feed-forward recall, learned](results/ar_ff_learned_seed0.png) | "
+    "![feed-forward recall, plateau](results/ar_ff_plateau_seed1.png) |",
 }
 MANIFEST = ROOT / "src" / "ntmkit" / "pretrained" / "manifest.json"
 # Runs to the paper's budget (`ntm sweep` summaries, TASK-VARIANT.json; --collect_long DIR copies
