@@ -465,7 +465,8 @@ def paper_axis_section(task: str) -> list[str]:
     ]
     commands = []
     for variant, data in runs.items():
-        finished = [s for s in data["seeds"] if s.get("total_sequences") == s.get("logged_sequences")]
+        # a summary at least as far as the log: the run ended there (a running seed logs past its old summary)
+        finished = [s for s in data["seeds"] if (s.get("total_sequences") or 0) >= (s.get("logged_sequences") or 0)]
         for seed in data["seeds"]:
             held = [_fmt(seed.get(k)) if seed in finished else "-" for k in keys]
             lines.append(
