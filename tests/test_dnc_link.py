@@ -6,6 +6,7 @@ import torch
 from ntmkit.models import dnc_addressing as A
 from ntmkit.models.dnc import DNC
 from ntmkit.models.dnc_link import link_directional
+from ntmkit.models.ntm import NTM
 
 
 def reference(link_prev, w, p, r):
@@ -73,3 +74,30 @@ def test_dnc_with_and_without_the_fused_operator_agree_in_outputs_and_gradients(
     (y0, g0), (y1, g1) = results
     assert torch.allclose(y0, y1, atol=1e-13)
     assert all(torch.allclose(a, b, atol=1e-12) for a, b in zip(g0, g1))
+
+
+def test_the_reference_switch_routes_the_step_through_the_reference_functions(monkeypatch):
+    """``use_reference_equations`` (what ``ntm bench`` times as its eager baseline) must leave the
+    hand-written operator out of the step, and switching back must bring it in again."""
+    from ntmkit.models import dnc as dnc_module
+
+    calls = []
+
+    def counting(*args):
+        calls.append(1)
+        return link_directional(*args)
+
+    monkeypatch.setattr(dnc_module, "link_directional", counting)
+    dnc = DNC(9, 8)
+    assert dnc.cell.has_fused_ops
+    x = torch.rand(2, 4, 9)
+    dnc.cell.use_reference_equations()
+    dnc(x)
+    assert calls == []
+    dnc.cell.use_reference_equations(False)
+    dnc(x)
+    assert len(calls) == 4
+
+
+def test_the_ntm_has_no_hand_written_operators_to_switch():
+    assert not NTM(9, 8).cell.has_fused_ops

@@ -45,10 +45,13 @@ def throughput(
     """Training sequences per second of a copy model (forward, backward, clip, Adam): ``model`` a
     name in the registry with config ``options`` (default: the default NTM).
 
-    ``level`` fixes the copy length; None runs batches of one length each, as ``ntm train`` does,
-    taking the lengths 1-20 in turn so that every 20 timed steps cost exactly the average of the
-    uniform distribution (``mixed=True``: lengths differ inside a batch). Under torchrun the
-    model is wrapped in DistributedDataParallel and the figure counts every process's sequences.
+    ``engine``: "eager" (the reference: the model's equations as written, run eagerly),
+    "eager-fused" (eagerly, with the hand-written operators the model has) or "compiled" (the fast
+    path, hand-written operators included). ``level`` fixes the copy length; None runs batches of
+    one length each, as ``ntm train`` does, taking the lengths 1-20 in turn so that every 20 timed
+    steps cost exactly the average of the uniform distribution (``mixed=True``: lengths differ
+    inside a batch). Under torchrun the model is wrapped in DistributedDataParallel and the figure
+    counts every process's sequences.
     """
     from . import distributed
 
@@ -56,6 +59,11 @@ def throughput(
     torch.manual_seed(seed)
     task = CopyTask()
     net = build_model(model, model_kind(model).config(task.input_size, task.output_size, options or {}))
+    cell = getattr(net, "cell", None)
+    if engine == "eager" and cell is not None:
+        cell.use_reference_equations()  # the eager reference: the model's equations as written
+    if engine == "eager-fused":  # eager, with the model's hand-written operators
+        engine = "eager"
     if engine == "compiled":
         torch._dynamo.reset()  # each measurement compiles afresh, as a new training run would
         cast(MemoryModel, net).compile_step()
@@ -222,16 +230,29 @@ def model_main(model: str, options: dict, quick: bool = False, history: str | No
     print(f"machine: {platform.machine()}, {os.cpu_count()} logical CPUs; torch {torch.__version__}")
     print(f"settings: 1 process, torch.set_num_threads(1), {steps} timed steps after 3 warm-up steps")
     print("\nthroughput against batch size (sequences/s; lengths 1-20, one length per batch as in training):")
-    print(f"  {'batch':>6} {'eager':>9} {'compiled':>9} {'speedup':>8}")
+    fused = getattr(build_model(model, model_kind(model).config(9, 8, options)), "cell", None)
+    fused = fused is not None and fused.has_fused_ops
+    if fused:
+        print("  (eager: the reference equations; eager-fused: eagerly, with the hand-written operators)")
+    print(f"  {'batch':>6} {'eager':>9}{' eager-fused' * fused} {'compiled':>9} {'speedup':>8}")
     at32: dict[str, float] = {}
     for b in [32] if quick else [1, 8, 32, 128]:
         e = throughput("eager", b, steps, model=model, options=options)
+        f = throughput("eager-fused", b, steps, model=model, options=options) if fused else 0.0
         c = throughput("compiled", b, steps, model=model, options=options)
         at32 = {"eager": e, "compiled": c} if b == 32 else at32
-        print(f"  {b:>6} {e:>9.0f} {c:>9.0f} {c / e:>7.2f}x", flush=True)
+        if fused and b == 32:
+            at32["eager_fused"] = f
+        column = f" {f:>11.0f}" if fused else ""
+        print(f"  {b:>6} {e:>9.0f}{column} {c:>9.0f} {c / e:>7.2f}x", flush=True)
     print()
+    if fused:
+        print(f"speedup over eager with the hand-written operators: {at32['compiled'] / at32['eager_fused']:.2f}")
     run = " ".join(["ntm bench --model", model, *(f"--{k} {v}" for k, v in options.items())]) + quick * " --quick"
-    report(at32, history, {"run": run})
+    figures: dict = {"run": run}
+    if "eager_fused" in at32:
+        figures["eager_fused_at_32"] = round(at32["eager_fused"], 1)
+    report(at32, history, figures)
     return 0
 
 

@@ -689,6 +689,7 @@ def cmd_bench(args) -> int:
 
 
 def main(argv=None) -> int:
+    from .engine import keep_freed_memory
     from .errors import NTMError
 
     parser = build_parser()
@@ -698,6 +699,7 @@ def main(argv=None) -> int:
         command = resolve_command(args)
         apply_preset(args)
         validate(args, command)
+        keep_freed_memory()
         if command == "train":
             return cmd_train(args, argv)
         if command == "test":

@@ -157,6 +157,13 @@ class DNCCell(MemoryCell):
         self.interface = nn.Linear(c.controller_size, sum(self.sizes.values()))
         self.output = nn.Linear(c.controller_size + read_size, c.output_size)
 
+    @property
+    def has_fused_ops(self) -> bool:
+        return True
+
+    def use_reference_equations(self, on: bool = True) -> None:
+        self.fused_link = not on
+
     def initial_state(self, batch: int, locations: int | None = None) -> DNCState:
         """Zero memory, usage, links, precedence, weightings and read vectors, with ``locations``
         (<= N) rows; the DNC has no per-row initial state, so any size is the same machine."""

@@ -91,6 +91,17 @@ class MemoryCell(nn.Module, metaclass=ABCMeta):
         """The fewest memory rows the cell runs with."""
         return 1
 
+    @property
+    def has_fused_ops(self) -> bool:
+        """Whether the step can run hand-written operators (each with its own backward) in place of
+        some of its reference functions; see :meth:`use_reference_equations`."""
+        return False
+
+    def use_reference_equations(self, on: bool = True) -> None:
+        """Run the step through its reference functions only (``on``), or through its hand-written
+        operators where it has them (the default). Both give the same values; the reference is
+        what ``ntm bench`` times as the eager baseline."""
+
     @abstractmethod
     def initial_state(self, batch: int, locations: int | None = None) -> Any:
         """The state a sequence starts from (a named tuple of batch-first tensors), with
