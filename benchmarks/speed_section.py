@@ -72,8 +72,13 @@ def dnc_lines() -> list[str]:
     lines = []
     bench = RESULTS / "bench_dnc_quick.txt"
     if bench.exists():
-        tail = [ln for ln in bench.read_text().splitlines() if ln.strip()][-3:]
-        lines += ["`ntm bench --model dnc --quick` (batch 32, lengths 1-20, N = 128): " + "; ".join(tail) + ".", ""]
+        keep = ("eager throughput", "train throughput", "speedup over eager")
+        tail = [ln for ln in bench.read_text().splitlines() if ln.startswith(keep)]
+        lines += [
+            "`ntm bench --model dnc --quick` (batch 32, lengths 1-20, N = 128; eager: the reference equations, "
+            "differentiated automatically): " + "; ".join(tail) + ".",
+            "",
+        ]
     data = load("dnc_memory_scaling.json")
     if data:
         lines += [

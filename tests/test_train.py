@@ -285,7 +285,7 @@ def test_tensorboard_gets_the_weighting_picture_every_interval(tmp_path):
 def test_a_run_that_ends_at_its_step_limit_reports_a_held_out_check(tmp_path):
     """Without the stop rule (--keep_training) no check runs during training; the run's end still gets
     one, on fresh sequences of the training range, and it lands in summary.json. A resume that trains
-    no further step adds none."""
+    no further step adds none and keeps the one summary.json holds (it used to be overwritten)."""
     cfg = small_config(tmp_path, max_steps=6, stop_when_learned=False, train_log_dir=str(tmp_path / "logs"))
     result = train(cfg, progress=False)
     e = result["final_eval"]
@@ -294,7 +294,11 @@ def test_a_run_that_ends_at_its_step_limit_reports_a_held_out_check(tmp_path):
     assert e["bits"] > 0 and e["top"]["level"] == 5
     summary = json.loads((tmp_path / "logs" / "summary.json").read_text())
     assert summary["final_eval"]["bit_errors"] == pytest.approx(e["bit_errors"])
-    assert train(cfg, progress=False)["final_eval"] is None
+    again = train(cfg, progress=False)
+    assert again["step"] == 6 and again["final_eval"] == e  # the stored check, not a new draw
+    assert json.loads((tmp_path / "logs" / "summary.json").read_text())["final_eval"] == summary["final_eval"]
+    further = small_config(tmp_path, max_steps=7, stop_when_learned=False, train_log_dir=str(tmp_path / "logs"))
+    assert train(further, progress=False)["final_eval"] != e  # a step further: a check of its own
 
 
 def test_a_time_budget_stops_training(tmp_path):

@@ -662,9 +662,21 @@ def _recover(run: Run, state: TrainState, count: int, log: RunLog) -> None:
         )
 
 
+def _stored_final_eval(path: Path, step: int) -> dict | None:
+    """The held-out check in an earlier summary.json of this run, if it was taken at ``step``."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return old.get("final_eval") if isinstance(old, dict) and old.get("step") == step else None
+
+
 def _summary(cfg: TrainConfig, state: TrainState, outcome: Outcome, task: Task, rank: int, world_size: int) -> dict:
     """Write summary.json (process 0) and return what the run did."""
     learned = state.learned_at is not None
+    if outcome.final_eval is None and cfg.train_log_dir:
+        # A sitting that trained no step (a finished run started again) keeps the check it has.
+        outcome.final_eval = _stored_final_eval(Path(cfg.train_log_dir) / "summary.json", state.step)
     if rank == 0 and cfg.train_log_dir:
         summary = {
             "task": cfg.task,
