@@ -314,16 +314,20 @@ def history_lines() -> list[str]:
         "Each row is one run of the command shown, at the commit shown, with nothing else running, recorded by "
         "`ntm bench ... --history benchmarks/results/bench_history.jsonl` or, for another source tree (a "
         "`git worktree` of the commit before a change), `python benchmarks/bench_history.py --tree DIR -- FLAGS`; "
-        "training sequences per second at batch 32, lengths 1-20:",
+        "training sequences per second at batch 32, lengths 1-20. For a model with hand-written operators (the "
+        "DNC's link operator), eager is its reference equations, and the eager run with the operators is in its "
+        "own column; DNC rows without that column were taken when eager meant the run with the operator:",
         "",
-        "| date (UTC) | commit | command | eager | compiled | compiled / eager | seconds to converge (cold) |",
-        "|---|---|---|---|---|---|---|",
+        "| date (UTC) | commit | command | eager | eager with hand-written operators | compiled | compiled / eager "
+        "| seconds to converge (cold) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for e in entries:
         conv = ", ".join("not learned" if s is None else f"{s:g}" for s in e.get("seconds_to_converge") or []) or "-"
+        fused = f"{e['eager_fused_at_32']:,.0f}" if "eager_fused_at_32" in e else "-"
         lines.append(
-            f"| {e['date']} | {e['commit']} | `{e['run']}` | {e['eager_at_32']:,.0f} | {e['compiled_at_32']:,.0f} | "
-            f"{e['speedup']:.2f}x | {conv} |"
+            f"| {e['date']} | {e['commit']} | `{e['run']}` | {e['eager_at_32']:,.0f} | {fused} | "
+            f"{e['compiled_at_32']:,.0f} | {e['speedup']:.2f}x | {conv} |"
         )
     return [*lines, ""]
 
