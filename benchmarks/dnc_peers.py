@@ -126,11 +126,13 @@ def main() -> None:
     a = p.parse_args()
     import torch
 
+    from ntmkit.engine import keep_freed_memory
     from ntmkit.tasks import CopyTask
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
     task = CopyTask()
+    keep_freed_memory()  # as every ntm command does (ntmkit.engine)
     g = torch.Generator().manual_seed(0)
     batches = [task.make_batch(a.batch, g, level=a.length) for _ in range(a.steps)]
     warm = [task.make_batch(a.batch, g, level=a.length) for _ in range(3)]

@@ -37,10 +37,12 @@ def profile(model_name: str, batch: int, length: int, repeats: int = 5) -> dict:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
+    from ntmkit.engine import keep_freed_memory
     from ntmkit.registry import build_model, model_kind
     from ntmkit.tasks import CopyTask
 
     inductor_config.cpp.enable_kernel_profile = True
+    keep_freed_memory()  # as every ntm command does (ntmkit.engine)
     torch.set_num_threads(1)
     torch.manual_seed(0)
     task = CopyTask()
