@@ -1,6 +1,6 @@
 """`ntm train`'s own throughput against `ntm bench`'s bare compiled loop, same machine, same session.
 
-    python benchmarks/loop_throughput.py [--steps 1500] [--out benchmarks/results/loop_throughput.json]
+    python benchmarks/loop_throughput.py [--steps 1500] [--batches 32] [--out benchmarks/results/loop_throughput.json]
 
 Run it with nothing else on the machine: it is a timing. First the bare loop of `ntm bench`
 (compiled step of the default copy model, batch 32, lengths 1-20 in turn, one full memory); then
@@ -48,15 +48,17 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--warmup", type=int, default=100, help="steps left out of the train rate (compilation)")
     p.add_argument("--bench_steps", type=int, default=400)
+    p.add_argument("--batches", type=int, default=32, help="batch size of the bare loop and of both training runs")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "loop_throughput.json"))
     a = p.parse_args()
     import torch
 
     torch.set_num_threads(1)
-    bench = throughput("compiled", 32, a.bench_steps)
-    print(f"ntm bench, compiled, batch 32: {bench:,.0f} sequences/s", flush=True)
+    bench = throughput("compiled", a.batches, a.bench_steps)
+    print(f"ntm bench, compiled, batch {a.batches}: {bench:,.0f} sequences/s", flush=True)
     runs = {}
-    for name, extra in (("defaults", ()), ("memory_sizes full", ("--memory_sizes", "full"))):
+    batches = ("--batches", str(a.batches))
+    for name, extra in (("defaults", batches), ("memory_sizes full", (*batches, "--memory_sizes", "full"))):
         with tempfile.TemporaryDirectory() as d:
             runs[name] = run = train_rate(a.steps, a.warmup, Path(d), extra)
         rate = run["sequences_per_second"]
@@ -65,9 +67,11 @@ def main() -> None:
     result = {
         "machine": f"{os.cpu_count()} CPUs, {platform.machine()}",
         "torch": torch.__version__,
+        "batch": a.batches,
         "bench_sequences_per_second": bench,
         "train": {name: {**run, "ratio": run["sequences_per_second"] / bench} for name, run in runs.items()},
-        "command": f"python benchmarks/loop_throughput.py --steps {a.steps}",
+        "command": f"python benchmarks/loop_throughput.py --steps {a.steps} --warmup {a.warmup}"
+        + (f" --batches {a.batches}" if a.batches != 32 else ""),
     }
     Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
     print(f"saved {a.out}")

@@ -109,17 +109,20 @@ def scaleout_throughput(processes: int, threads: int, steps: int) -> float:
     return rates[0] if rates else float("nan")
 
 
-def cold_run(seed: int, timeout: float = 900.0, extra: tuple = (), keep: str | None = None) -> dict | None:
+def cold_run(
+    seed: int, timeout: float = 900.0, extra: tuple = (), keep: str | None = None, cache: str | None = None
+) -> dict | None:
     """``ntm train`` on defaults from a cold process with an empty compile cache.
 
     Returns the process's wall seconds until it stopped (compilation, learning, the steps after
     learning and the checks included) and until its first training step was done, the step from
     which it ran compiled, the training seconds and sequences at the moment the stop test first
     passed, and the run's totals; None if the task was not learned. ``keep``: a
-    directory for the run's checkpoints and logs (default: a temporary one, removed)."""
+    directory for the run's checkpoints and logs (default: a temporary one, removed). ``cache``: a
+    compile cache directory to use instead of an empty one (a warm start when it is filled)."""
     with tempfile.TemporaryDirectory() as scratch:
         tmp = keep or scratch
-        env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=os.path.join(scratch, "inductor"), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=cache or os.path.join(scratch, "inductor"), PYTHONUNBUFFERED="1")
         cmd = [
             sys.executable,
             "-m",
