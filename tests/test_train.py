@@ -290,6 +290,7 @@ def test_a_run_that_ends_at_its_step_limit_reports_a_held_out_check(tmp_path):
     result = train(cfg, progress=False)
     e = result["final_eval"]
     assert not result["learned"] and e["sequences"] == 500 and e["top"]["sequences"] == 125
+    assert e["step"] == 6  # the step whose machine the check scored
     assert 0 < e["bit_errors"] <= 4 * 5  # an untrained machine gets some of the (at most 20) bits wrong
     assert e["bits"] > 0 and e["top"]["level"] == 5
     summary = json.loads((tmp_path / "logs" / "summary.json").read_text())

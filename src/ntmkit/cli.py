@@ -401,7 +401,8 @@ def _print_result(result: dict, task) -> None:
         )
     if result["final_eval"] is not None:
         e = result["final_eval"]
-        print(f"held-out check: {_scores(e, task)} on {e['sequences']} sequences of {task.describe()}")
+        earlier = f" (the last one, at step {e['step']})" if e.get("step", result["step"]) != result["step"] else ""
+        print(f"held-out check{earlier}: {_scores(e, task)} on {e['sequences']} sequences of {task.describe()}")
         if "top" in e:
             top = e["top"]
             print(

@@ -674,6 +674,8 @@ def _stored_final_eval(path: Path, step: int) -> dict | None:
 def _summary(cfg: TrainConfig, state: TrainState, outcome: Outcome, task: Task, rank: int, world_size: int) -> dict:
     """Write summary.json (process 0) and return what the run did."""
     learned = state.learned_at is not None
+    if outcome.final_eval is not None and outcome.final_eval_step is not None:
+        outcome.final_eval = {**outcome.final_eval, "step": outcome.final_eval_step}  # which machine it scored
     if outcome.final_eval is None and cfg.train_log_dir:
         # A sitting that trained no step (a finished run started again) keeps the check it has.
         outcome.final_eval = _stored_final_eval(Path(cfg.train_log_dir) / "summary.json", state.step)
