@@ -233,8 +233,10 @@ def model_main(model: str, options: dict, quick: bool = False, history: str | No
     print(f"machine: {platform.machine()}, {os.cpu_count()} logical CPUs; torch {torch.__version__}")
     print(f"settings: 1 process, torch.set_num_threads(1), {steps} timed steps after 3 warm-up steps")
     print("\nthroughput against batch size (sequences/s; lengths 1-20, one length per batch as in training):")
-    fused = getattr(build_model(model, model_kind(model).config(9, 8, options)), "cell", None)
-    fused = fused is not None and fused.has_fused_ops
+    copy = CopyTask()
+    net = build_model(model, model_kind(model).config(copy.input_size, copy.output_size, options))
+    cell = getattr(net, "cell", None)
+    fused = cell is not None and cell.has_fused_ops  # then the eager run with those operators is timed too
     if fused:
         print("  (eager: the reference equations; eager-fused: eagerly, with the hand-written operators)")
     print(f"  {'batch':>6} {'eager':>9}{' eager-fused' * fused} {'compiled':>9} {'speedup':>8}")
