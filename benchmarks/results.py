@@ -680,6 +680,13 @@ def settings_table(path: Path) -> list[str]:
     return [*lines, ""]
 
 
+def _enlarged(report: dict) -> bool:
+    """Whether an ``ntm evaluate`` report ran the model with more rows than it was trained with
+    (reports written before the trained size was stored say so only in their model description)."""
+    trained = report.get("trained_memory_locations")
+    return report["memory_locations"] != trained if trained is not None else "enlarged" in report["model"]
+
+
 def memory_rows_tables(folder: Path, task: str) -> list[str]:
     """The shipped DNC along its axis at several memory sizes (`ntm evaluate --model dnc` reports,
     ``TASK_*.json`` in ``folder``), fewest rows first."""
@@ -690,7 +697,7 @@ def memory_rows_tables(folder: Path, task: str) -> list[str]:
         n, lo, hi = report["memory_locations"], *report["training_range"]
         command = (
             f"ntm evaluate --task {task} --model dnc --axis {axis}"
-            + (f" --memory_locations {n}" if "enlarged" in report["model"] else "")
+            + (f" --memory_locations {n}" if _enlarged(report) else "")
             + f" --values {','.join(str(r[axis]) for r in rows)} --sequences {report['sequences_per_value']}"
         )
         lines += [

@@ -799,6 +799,7 @@ def test_the_dnc_runs_through_every_command(tmp_path, capsys):
     assert main(["evaluate", *dirs, "--sequences", "3", "--values", "5,30", "--memory_locations", "64"]) == 0
     report = json.loads(next((tmp_path / "fig").glob("evaluate_*.json")).read_text())
     assert [r["length"] for r in report["rows"]] == [5, 30] and report["memory_locations"] == 64
+    assert report["trained_memory_locations"] == 24  # the report says the memory was enlarged, and from what
     capsys.readouterr()
     assert main(["train", "--model", "dnc", "--gate_bias", "1", *dirs]) == 2
     assert "--gate_bias does not apply to the DNC" in capsys.readouterr().err

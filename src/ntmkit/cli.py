@@ -597,6 +597,7 @@ def cmd_evaluate(args) -> int:
         "cost": trained.cost_name,
         "model": source,
         "memory_locations": n_locations,
+        "trained_memory_locations": data["model_config"].get("memory_locations"),
         "rows": rows,
     }
     json_path = fig_dir / f"{stem}.json"
