@@ -302,12 +302,16 @@ def grad_flow_lines() -> list[str]:
     return lines
 
 
-def history_lines() -> list[str]:
-    """The history of `ntm bench` runs: one row per line of bench_history.jsonl (`--history`)."""
+def history_rows() -> list[dict]:
+    """The lines of bench_history.jsonl (`ntm bench --history`), oldest first; [] without the file."""
     path = RESULTS / "bench_history.jsonl"
-    if not path.exists():
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def history_lines(entries: list[dict]) -> list[str]:
+    """The history of `ntm bench` runs: one row per entry of ``entries`` (:func:`history_rows`)."""
+    if not entries:
         return []
-    entries = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     lines = [
         "## History of `ntm bench`",
         "",
@@ -332,10 +336,9 @@ def history_lines() -> list[str]:
     return [*lines, ""]
 
 
-def targets_lines() -> list[str]:
-    """Each speed target against its latest stored figure and the command that wrote it."""
-    history = RESULTS / "bench_history.jsonl"
-    rows = [json.loads(line) for line in history.read_text().splitlines() if line.strip()] if history.exists() else []
+def targets_lines(rows: list[dict]) -> list[str]:
+    """Each speed target against its latest stored figure (``rows``: :func:`history_rows`) and the
+    command that wrote it."""
     ntm = [r for r in rows if r["run"].startswith("ntm bench") and "--model" not in r["run"]]
     dnc = [r for r in rows if r["run"].startswith("ntm bench --model dnc") and "eager_fused_at_32" in r]
     b1, warm = load("loop_throughput_batch1.json"), load("cold_start_warm.json")
@@ -397,6 +400,7 @@ def targets_lines() -> list[str]:
 
 
 def main() -> None:
+    history = history_rows()
     body = [
         MARKERS[0],
         "## Where a time step goes",
@@ -404,14 +408,14 @@ def main() -> None:
         "Written by `python benchmarks/speed_section.py` from the stored JSON files; every figure here was taken "
         "with nothing else running on the 2-core machine.",
         "",
-        *targets_lines(),
+        *targets_lines(history),
         *profile_lines(),
         *throughput_lines(),
         *dnc_lines(),
         *heavy_tail_lines(),
         *engine_lines(),
         *grad_flow_lines(),
-        *history_lines(),
+        *history_lines(history),
         MARKERS[1],
     ]
     text = PAGE.read_text()

@@ -208,6 +208,43 @@ def test_associative_recall_batches_with_different_item_counts_follow_the_layout
         assert x[int(b.lengths[i]) :].abs().sum() == 0 and b.targets[i, :out].abs().sum() == 0
 
 
+def test_associative_recall_closed_layout_bounds_every_item_and_the_query_with_item_delimiters():
+    task = AssociativeRecallTask(bits=2, item_length=1, min_items=3, max_items=3, layout="closed")
+    b = task.make_batch(1, torch.Generator().manual_seed(0))
+    x = b.inputs[0]
+    assert x.shape == (11, 4) and b.lengths.tolist() == [11] == [task.steps(3)]
+    items = [x[1, :2], x[3, :2], x[5, :2]]
+    expected = torch.zeros(11, 4)
+    for j, item in enumerate(items):
+        expected[2 * j, 2] = 1.0  # item delimiter before each item
+        expected[2 * j + 1, :2] = item
+    expected[6, 2] = 1.0  # ... and after the last one
+    expected[7, 3] = 1.0  # the query delimiter, once
+    q = next(j for j in range(2) if torch.equal(x[8, :2], items[j]))
+    expected[8, :2] = items[q]
+    expected[9, 2] = 1.0  # the query ends like every item: an item delimiter
+    assert torch.equal(x, expected)
+    assert torch.equal(b.targets[0, 10], items[q + 1])
+    assert b.mask[0].tolist() == [0] * 10 + [1]
+
+
+def test_associative_recall_layouts_differ_only_in_the_delimiters_and_the_extra_step():
+    open_, closed = (AssociativeRecallTask(min_items=2, max_items=9, layout=lay) for lay in ("open", "closed"))
+    a = open_.make_batch(64, torch.Generator().manual_seed(7))
+    b = closed.make_batch(64, torch.Generator().manual_seed(7))
+    k, d = 3, 6
+    assert torch.equal(a.levels, b.levels) and torch.equal(b.lengths, a.lengths + 1)
+    for i in range(64):
+        n, la = int(a.levels[i]), int(a.lengths[i])
+        start = n * (k + 1)
+        assert torch.equal(a.inputs[i, :start], b.inputs[i, :start])  # the items alike
+        assert torch.equal(a.inputs[i, start:la, :d], b.inputs[i, start + 1 : la + 1, :d])  # the query, a step later
+        assert torch.equal(a.targets[i, :la], b.targets[i, 1 : la + 1])  # the same answer, a step later
+        assert b.inputs[i, :, d].sum() == n + 2 and b.inputs[i, :, d + 1].sum() == 1
+    with pytest.raises(TaskError, match="layout must be one of open, closed"):
+        AssociativeRecallTask(layout="bracketed")
+
+
 def test_priority_sort_batches_with_different_item_counts_sort_each_sample_by_its_own_items():
     task = PrioritySortTask(min_items=16, max_items=24, outputs=16)
     b = task.make_batch(48, torch.Generator().manual_seed(6))

@@ -67,6 +67,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_items", "task", "associative_recall: most items (default 6); priority_sort: most inputs "
            "(default 20)", type=int),
     Option("item_length", "task", "associative_recall: vectors per item (3)", type=int),
+    Option("recall_layout", "task", "associative_recall: open (items after a delimiter, the query between "
+           "query delimiters; default) or closed (every item and the query between item delimiters)",
+           choices=("open", "closed")),
     Option("ngram", "task", "ngrams: N, the table's order (default 6)", type=int),
     Option("sort_outputs", "task", "priority_sort: vectors output (default 16)", type=int),
     Option("preset", "task", "paper: the heads, controller size, optimiser and learning rate of the paper's "
@@ -215,6 +218,7 @@ TASK_FLAGS = {
     "min_items": "min_items",
     "max_items": "max_items",
     "item_length": "item_length",
+    "recall_layout": "layout",
     "ngram": "n",
     "sort_outputs": "outputs",
 }

@@ -497,8 +497,7 @@ class Outcome:
 
     interrupted: bool = False
     time_up: bool = False
-    final_eval: dict | None = None
-    final_eval_step: int | None = None  # the step ``final_eval`` was taken at
+    final_eval: dict | None = None  # the last held-out check; its "step" says which machine it scored
     recoveries: int = 0
     compiled_from: int | None = None  # the step from which training ran compiled (None: eager)
     first_step_time: float | None = None  # time.time() when the first step of this run was done
@@ -547,10 +546,11 @@ def _loop(run: Run, state: TrainState, progress: bool, on_step) -> Outcome:
                     state.elapsed = time.perf_counter() - t_start
                     run.save(state)
             stopping = outcome.interrupted or (run.world_size == 1 and signals.raised)
-            if _final_check_due(state, cfg, stopping, first_step, outcome.final_eval_step):
+            checked_at = outcome.final_eval["step"] if outcome.final_eval is not None else None
+            if _final_check_due(state, cfg, stopping, first_step, checked_at):
                 # the held-out check once more, to report the machine that is kept (a run that ended
                 # at its step limit or time budget gets one too, unless its last check was just now)
-                outcome.final_eval, outcome.final_eval_step = _stop_test_once(run, state), state.step
+                outcome.final_eval = _stop_test_once(run, state)
         finally:
             outcome.interrupted = outcome.interrupted or signals.raised
             state.elapsed = time.perf_counter() - t_start
@@ -623,16 +623,17 @@ def _stop_test_due(run: Run, state: TrainState) -> bool:
 
 
 def _stop_test_once(run: Run, state: TrainState) -> dict:
+    """The held-out stop test on the machine as it is now, stamped with the step it scored."""
     cfg = run.cfg
-    return stop_test(
+    result = stop_test(
         state.model, run.task, cfg.eval_sequences, cfg.eval_top_share, state.streams.eval, run.world_size, run.device
     )
+    return {**result, "step": state.step}
 
 
 def _run_stop_test(run: Run, state: TrainState, outcome: Outcome, log: RunLog, t_start: float) -> bool:
     """Run the stop test; True (and ``learned_at`` set) when it passes."""
     outcome.final_eval = result = _stop_test_once(run, state)
-    outcome.final_eval_step = state.step
     log.stop_test(result, state.sequences)
     passed = result["cost"] < run.converge_threshold and result.get("top", result)["cost"] < run.converge_threshold
     if passed:
@@ -674,8 +675,6 @@ def _stored_final_eval(path: Path, step: int) -> dict | None:
 def _summary(cfg: TrainConfig, state: TrainState, outcome: Outcome, task: Task, rank: int, world_size: int) -> dict:
     """Write summary.json (process 0) and return what the run did."""
     learned = state.learned_at is not None
-    if outcome.final_eval is not None and outcome.final_eval_step is not None:
-        outcome.final_eval = {**outcome.final_eval, "step": outcome.final_eval_step}  # which machine it scored
     if outcome.final_eval is None and cfg.train_log_dir:
         # A sitting that trained no step (a finished run started again) keeps the check it has.
         outcome.final_eval = _stored_final_eval(Path(cfg.train_log_dir) / "summary.json", state.step)

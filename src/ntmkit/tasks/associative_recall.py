@@ -1,10 +1,17 @@
 """The associative recall task (section 4.3 of the paper).
 
-An item is ``item_length`` random ``bits``-wide vectors. Input: each of n items after an item
-delimiter (its own channel); then a query delimiter (another channel), one of the first n - 1
-items, and the query delimiter again. Target: the item that followed the queried one, in the
-``item_length`` steps after the second query delimiter. Per sample the time is
-``(item_length + 1)(n + 1) + 1 + item_length`` steps.
+An item is ``item_length`` random ``bits``-wide vectors. Target: the item that followed the
+queried one (one of the first n - 1 items), in the ``item_length`` steps after the input ends.
+The paper says each item is "bounded on the left and right by delimiter symbols" and draws a
+query delimiter; two layouts read that:
+
+- ``"open"`` (the default): each of n items after an item delimiter (its own channel); then a
+  query delimiter (another channel), the query item, and the query delimiter again.
+  ``(item_length + 1)(n + 1) + 1 + item_length`` steps per sample.
+- ``"closed"``: every item, the last one and the query too, between two item delimiters; a query
+  delimiter before the query. The step that ends the query is then the same input as the step
+  that ends each stored item, so a feed-forward controller can compute the query's look-up key
+  with the weights that wrote the items' keys. One step more per sample.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ import torch
 from ..errors import TaskError
 from .base import Batch, Task, check_range, draw_levels
 
+LAYOUTS = ("open", "closed")
+
 
 @dataclass
 class AssociativeRecallTask(Task):
@@ -24,6 +33,7 @@ class AssociativeRecallTask(Task):
     item_length: int = 3
     min_items: int = 2
     max_items: int = 6
+    layout: str = "open"
 
     name = "associative_recall"
     level_name = "items"
@@ -44,6 +54,8 @@ class AssociativeRecallTask(Task):
                 f"associative_recall: bits and item_length must be >= 1, got {self.bits} and {self.item_length}"
             )
         check_range("associative_recall", self.min_items, self.max_items, "--min_items", "--max_items", least=2)
+        if self.layout not in LAYOUTS:
+            raise TaskError(f"associative_recall: layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
 
     @property
     def input_size(self) -> int:
@@ -55,13 +67,17 @@ class AssociativeRecallTask(Task):
 
     def steps(self, items: int) -> int:
         k = self.item_length
-        return (k + 1) * (items + 1) + 1 + k
+        return (k + 1) * (items + 1) + 1 + k + int(self._closed)
 
     def memory_needed(self, level: int) -> int:
         return self.steps(level)
 
     def generalisation_levels(self) -> list[int]:
         return [2, 4, 6, 8, 10, 12, 15, 20]
+
+    @property
+    def _closed(self) -> bool:
+        return self.layout == "closed"
 
     def make_batch(self, batch_size, generator, max_level=None, level=None) -> Batch:
         k, d = self.item_length, self.bits
@@ -75,7 +91,7 @@ class AssociativeRecallTask(Task):
             "associative_recall: number of items",
         )
         nmax = int(items.max())
-        total = (k + 1) * (items + 1) + 1 + k
+        total = self.steps(items)  # type: ignore[arg-type]  (elementwise on the tensor)
         t = int(total.max())
         vectors = torch.randint(0, 2, (batch_size, nmax, k, d), generator=generator).float()
         # The queried item is one of the first n - 1 (it must have a successor).
@@ -90,7 +106,9 @@ class AssociativeRecallTask(Task):
         block, offset = steps // (k + 1), steps % (k + 1)  # item j fills steps j(k+1) .. j(k+1)+k
         in_items = block < n
         is_data = in_items & (offset > 0)
-        rel = steps - n * (k + 1)  # 0: query delimiter, 1..k: the query, k+1: delimiter again
+        c = int(self._closed)
+        closing = (steps == n * (k + 1)) & bool(c)  # "closed": the delimiter after the last item
+        rel = steps - n * (k + 1) - c  # 0: query delimiter, 1..k: the query, k+1: its end
         is_query = (rel >= 1) & (rel <= k)
         out = rel - (k + 2)  # 0..k-1: the answer
         is_answer = (out >= 0) & (out < k)
@@ -98,8 +116,10 @@ class AssociativeRecallTask(Task):
         inputs = torch.zeros(batch_size, t, d + 2)
         inputs[..., :d] = torch.where(is_data.unsqueeze(-1), vectors_at(block * k + offset - 1), zero)
         inputs[..., :d] += torch.where(is_query.unsqueeze(-1), vectors_at(q * k + rel - 1), zero)
-        inputs[..., d] = (in_items & (offset == 0)).float()
-        inputs[..., d + 1] = ((rel == 0) | (rel == k + 1)).float()
+        query_end = rel == k + 1
+        item_delimiter = (in_items & (offset == 0)) | closing | (query_end & bool(c))
+        inputs[..., d] = item_delimiter.float()
+        inputs[..., d + 1] = ((rel == 0) | (query_end & (not c))).float()
         targets = torch.where(is_answer.unsqueeze(-1), vectors_at((q + 1) * k + out), zero)
         mask = is_answer.float()
         return Batch(inputs, targets, mask, total, items)
