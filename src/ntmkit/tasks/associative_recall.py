@@ -17,7 +17,7 @@ query delimiter; two layouts read that:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import torch
 
@@ -25,6 +25,7 @@ from ..errors import TaskError
 from .base import Batch, Task, check_range, draw_levels
 
 LAYOUTS = ("open", "closed")
+Count = TypeVar("Count", int, torch.Tensor)
 
 
 @dataclass
@@ -65,7 +66,8 @@ class AssociativeRecallTask(Task):
     def output_size(self) -> int:
         return self.bits
 
-    def steps(self, items: int) -> int:
+    def steps(self, items: Count) -> Count:
+        """Time steps of a sample with ``items`` items (an int, or elementwise on a tensor)."""
         k = self.item_length
         return (k + 1) * (items + 1) + 1 + k + int(self._closed)
 
@@ -91,7 +93,7 @@ class AssociativeRecallTask(Task):
             "associative_recall: number of items",
         )
         nmax = int(items.max())
-        total = self.steps(items)  # type: ignore[arg-type]  (elementwise on the tensor)
+        total = self.steps(items)
         t = int(total.max())
         vectors = torch.randint(0, 2, (batch_size, nmax, k, d), generator=generator).float()
         # The queried item is one of the first n - 1 (it must have a successor).
