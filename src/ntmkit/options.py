@@ -338,16 +338,17 @@ def value(args, name):
 
 def task_recommended(args) -> dict:
     """Settings the chosen task trains best with, for flags left unset: ``Task.recommended``, and
-    ``Task.recommended_by_controller`` for the controller in use (given, recommended, or the
+    ``Task.recommended_for`` the model and the controller in use (given, recommended, or the
     model's default), each only where the model takes the flag."""
     task = getattr(args, "task", None) or DEFAULTS["task"]
     if task not in TASKS:
         return {}
     cls = TASKS[task]
-    kind = model_kind(getattr(args, "model", None) or DEFAULTS["model"])
+    model = getattr(args, "model", None) or DEFAULTS["model"]
+    kind = model_kind(model)
     fields = {f.name: f.default for f in dataclasses.fields(kind.config_class)}
     controller = getattr(args, "controller", None) or cls.recommended.get("controller") or fields.get("controller")
-    out = {**cls.recommended, **cls.recommended_by_controller.get(str(controller), {})}
+    out = {**cls.recommended, **cls.recommended_for.get(f"{model}/{controller}", {})}
     return {k: v for k, v in out.items() if k not in MODEL_FLAGS or k in kind.flags}
 
 

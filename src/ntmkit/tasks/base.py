@@ -51,8 +51,9 @@ class Task(ABC):
     # Command-line settings this task trains best with, used where the command line leaves them
     # unset (e.g. ``{"controller": "lstm", "batches": 8}``); measured, see the results page.
     recommended: ClassVar[dict[str, object]] = {}
-    # Settings measured to help with one controller only: {controller: {flag: value}}.
-    recommended_by_controller: ClassVar[dict[str, dict[str, object]]] = {}
+    # Settings measured to help one model with one controller only: {"model/controller": {flag: value}}
+    # (e.g. "ntm/feedforward"), used like ``recommended`` and winning over it.
+    recommended_for: ClassVar[dict[str, dict[str, object]]] = {}
 
     @property
     @abstractmethod
