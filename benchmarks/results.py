@@ -340,7 +340,7 @@ def recall_batch1_lines() -> list[str]:
         "",
         "| attempt | seeds | sequences per seed | "
         + " | ".join(f"{x // 1000}k" for x in at)
-        + " | held-out at the end |",
+        + " | last held-out check |",
         "|---|---|---|" + "---|" * len(at) + "---|",
         *rows,
         "",
