@@ -44,10 +44,11 @@ class AssociativeRecallTask(Task):
     # neutral start (gate bias 0, random weightings). Measured, benchmarks/results/associative_recall/:
     # at the same sizes and batch 1, Adam at lr 1e-4 sat on the 2-item plateau (~6.4 wrong bits per
     # sequence) to 35,000-50,000 sequences on 2 of 3 seeds and past 100,000 on the third (11, 12), and
-    # RMSProp left it at 10,000-20,000 on 3 of 3 (14; the closed layout alone changed nothing, 12-13); from the focused start with gate bias -2, RMSProp left it only at
-    # ~22,000 and stood at ~3.4 at 45,000 (06); at batch 32 with 3 layers of 100 units and one head pair no
-    # start learned 3 of 3 in 640,000 (07, 08). The LSTM controller keeps the defaults (it learned 3 of 3
-    # at 62,400-78,400 sequences in the equal-budget sweep; 2 of 3 from the neutral start, 10).
+    # RMSProp left it at 10,000-20,000 on 3 of 3 (14; the closed layout alone changed nothing, 12-13);
+    # from the focused start with gate bias -2, RMSProp left it only at ~22,000 and stood at ~3.4 at
+    # 45,000 (06); at batch 32 with 3 layers of 100 units and one head pair no start learned 3 of 3 in
+    # 640,000 (07, 08). The LSTM controller keeps the defaults (it learned 3 of 3 at 62,400-78,400
+    # sequences in the equal-budget sweep; 2 of 3 from the neutral start, 10).
     recommended_for: ClassVar[dict[str, dict[str, object]]] = {
         "ntm/feedforward": {
             "gate_bias": 0.0,
