@@ -411,3 +411,12 @@ def test_the_time_budget_counts_this_run_only(tmp_path):
     ckpt.save(tmp_path / "ck", first["step"], data)
     result = train(small_config(tmp_path, max_steps=40, max_seconds=600), progress=False)
     assert result["step"] == 40 and not result["time_up"]
+
+
+def test_a_checkpoint_resumes_only_with_the_optimiser_it_was_trained_with(tmp_path):
+    train(small_config(tmp_path, max_steps=2, optimizer="adam", stop_when_learned=False), progress=False)
+    with pytest.raises(CheckpointError, match="trained with --optimizer adam, not rmsprop"):
+        train(small_config(tmp_path, max_steps=4, optimizer="rmsprop", stop_when_learned=False), progress=False)
+    assert ckpt.load(ckpt.latest(tmp_path / "ck"))["step"] == 2  # nothing lost
+    result = train(small_config(tmp_path, max_steps=4, optimizer="adam", stop_when_learned=False), progress=False)
+    assert result["step"] == 4

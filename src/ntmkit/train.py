@@ -429,7 +429,7 @@ def _train(cfg: TrainConfig, task: Task, model_config: dict, progress: bool, on_
     resume = ckpt.latest(cfg.checkpoint_dir)
     data = ckpt.load(resume) if resume is not None else None
     if data is not None:
-        check_matches(data, cfg.model, model_config, cfg.task, cfg.task_options, cfg.checkpoint_dir)
+        check_matches(data, cfg.model, model_config, cfg.task, cfg.task_options, cfg.checkpoint_dir, cfg.optimizer)
     state = build_state(cfg, task, model_config, device, rank)
     memory_sizes = memory_sizes_for(cfg, task, state.model)
     pending, compiled_from = _compile(cfg, state.model, model_config, memory_sizes, device, world_size)
@@ -846,8 +846,10 @@ def stop_test(
     return result
 
 
-def check_matches(data: dict, kind: str, model_config: dict, task: str, task_options: dict, where) -> None:
-    """Refuse to resume a checkpoint whose model or task differs from the settings given."""
+def check_matches(
+    data: dict, kind: str, model_config: dict, task: str, task_options: dict, where, optimizer: str | None = None
+) -> None:
+    """Refuse to resume a checkpoint whose model, task or optimiser differs from the settings given."""
     if data["model_kind"] != kind:
         raise ckpt.CheckpointError(
             f"the checkpoint in {where} holds a {data['model_kind']!r} model, not {kind!r}: "
@@ -872,6 +874,12 @@ def check_matches(data: dict, kind: str, model_config: dict, task: str, task_opt
                 f"{data['task']['options'][name]!r} but {value!r} was asked for: drop the "
                 f"flag or use another --checkpoint_dir"
             )
+    saved_with = data.get("train_config", {}).get("optimizer")
+    if optimizer is not None and saved_with is not None and saved_with != optimizer:
+        raise ckpt.CheckpointError(
+            f"the checkpoint in {where} was trained with --optimizer {saved_with}, not {optimizer} (given, or the "
+            f"task's recommended setting): resume it with --optimizer {saved_with} or use another --checkpoint_dir"
+        )
 
 
 def _plain(d):
