@@ -334,8 +334,8 @@ def recall_batch1_lines() -> list[str]:
         "Feed-forward recall at one sequence per update, 4 read + 4 write heads and one layer of 256 units, lr 1e-4 "
         "(the paper's settings for it) unless the row says otherwise; what each difference changed, on the median "
         "over seeds of the smoothed training cost (bit errors per sequence; about 6.4 is the 2-item plateau) at "
-        "the sequences shown ('-': past the shortest seed's end), and each seed's held-out check at its end "
-        "(bit errors per sequence, 1,000 fresh sequences; '-': a run stopped before one). The numbers in "
+        "the sequences shown ('-': past the shortest seed's end), and each seed's last held-out check "
+        "(bit errors per sequence, 1,000 fresh sequences; '-': a run stopped before its first). The numbers in "
         "brackets name the attempt files above:",
         "",
         "| attempt | seeds | sequences per seed | "

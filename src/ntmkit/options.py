@@ -22,6 +22,7 @@ from .models import DNCConfig, NTMConfig
 from .optim import OPTIMIZERS
 from .registry import MODELS, model_kind
 from .tasks import TASKS
+from .tasks.associative_recall import LAYOUTS as RECALL_LAYOUTS
 from .train import TrainConfig
 
 COMMANDS = ("train", "test", "visualize", "evaluate", "sweep", "bench")
@@ -69,7 +70,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("item_length", "task", "associative_recall: vectors per item (3)", type=int),
     Option("recall_layout", "task", "associative_recall: open (items after a delimiter, the query between "
            "query delimiters; default) or closed (every item and the query between item delimiters)",
-           choices=("open", "closed")),
+           choices=RECALL_LAYOUTS),
     Option("ngram", "task", "ngrams: N, the table's order (default 6)", type=int),
     Option("sort_outputs", "task", "priority_sort: vectors output (default 16)", type=int),
     Option("preset", "task", "paper: the heads, controller size, optimiser and learning rate of the paper's "
