@@ -17,6 +17,7 @@ import torch
 from ntmkit import checkpoint as ckpt
 
 SRC = str(Path(__file__).parents[1] / "src")
+STEPS, INTERVAL = 300, 20  # a checkpoint every INTERVAL steps
 ARGS = [
     "train",
     "--quiet",
@@ -39,10 +40,10 @@ ARGS = [
     "--epochs",
     "1",
     "--steps_per_epoch",
-    "1000",
+    str(STEPS),
     "--keep_training",
     "--report_interval",
-    "50",
+    str(INTERVAL),
     "--max_to_keep",
     "2",
     "--seed",
@@ -108,17 +109,17 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_p
         if latest is not None:
             # (a) the newest complete checkpoint loads, (b) at most one interval of work is lost
             data = ckpt.load(latest)
-            assert data["step"] >= last_logged_step(broken) - 50 - 10
+            assert data["step"] >= last_logged_step(broken) - INTERVAL - 10
         # Old checkpoints are pruned only once the new one is complete, so a kill between the two
         # leaves one extra file (max_to_keep is 2); the next save prunes it (checked at the end).
         assert len(ckpt.list_checkpoints(broken / "ck")) <= 3
-    assert kills >= 2 and max(steps_at_kill) < 1000  # killed mid-run, more than once
+    assert kills >= 2 and max(steps_at_kill) < STEPS  # killed mid-run, more than once
     r = subprocess.run(command(broken, engine), env=env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "resuming from" in r.stdout or kills == 0
     assert len(ckpt.list_checkpoints(broken / "ck")) <= 2
     a, b = ckpt.load(whole / "ck"), ckpt.load(broken / "ck")
-    assert a["step"] == b["step"] == 1000
+    assert a["step"] == b["step"] == STEPS
     # (c) with a fixed seed on CPU the resumed run's parameters equal the uninterrupted run's
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
 
