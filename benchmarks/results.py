@@ -164,6 +164,7 @@ def equal_budget_note(task: str) -> str:
         parts.append(
             f"{LABELS[variant]}: learned {sweep['learned']}"
             + ("" if median is None else f", median {median:.3g} cross-entropy bits per sequence at the end")
+            + (f" ({sweep['note']})" if sweep.get("note") else "")
         )
     if not parts:
         return ""
