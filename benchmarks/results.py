@@ -299,6 +299,7 @@ RECALL_BATCH1 = [
     ("12-ff-closed-layout-4heads-256-batch1-adam1e-4", "Adam, neutral start, closed layout"),
     ("13-ff-closed-layout-4heads-256-batch1-rmsprop1e-4", "RMSProp, neutral start, closed layout"),
     ("14-ff-open-layout-4heads-256-batch1-rmsprop1e-4", "RMSProp, neutral start"),
+    ("15-ff-open-layout-4heads-256-batch1-rmsprop-then-3e-5", "RMSProp, neutral start; lr 3e-5 after the plateau"),
 ]
 
 
