@@ -336,6 +336,7 @@ def recall_batch1_lines() -> list[str]:
 
 
 def recall_batch1_table(rows: list[str], at: list[int]) -> list[str]:
+    """The attempts' table (one row each, from ``recall_batch1_lines``) with its heading and prose."""
     return [
         "Feed-forward recall at one sequence per update, 4 read + 4 write heads and one layer of 256 units, lr 1e-4 "
         "(the paper's settings for it) unless the row says otherwise; what each difference changed, on the median "
