@@ -319,12 +319,13 @@ def recall_batch1_lines() -> list[str]:
     """Feed-forward recall at batch 1 (4 + 4 heads, one layer of 256 units): one row per attempt."""
     folder = ROOT / "benchmarks" / "results" / "associative_recall"
     at = [5_000, 10_000, 15_000, 20_000, 30_000, 40_000, 60_000, 100_000]
+    attempts = [
+        (stem, what, json.loads(path.read_text()))
+        for stem, what in RECALL_BATCH1
+        if (path := folder / f"{stem}.json").is_file()
+    ]
     rows = []
-    for stem, what in RECALL_BATCH1:
-        path = folder / f"{stem}.json"
-        if not path.is_file():
-            continue
-        sweep = json.loads(path.read_text())
+    for stem, what, sweep in attempts:
         seeds = sweep["seeds"]
         held = ", ".join(f"{s['final_cost']:.3g}" if s.get("final_cost") is not None else "-" for s in seeds)
         seen = ", ".join(f"{s.get('logged_sequences') or s.get('total_sequences') or 0:,}" for s in seeds)
@@ -332,7 +333,7 @@ def recall_batch1_lines() -> list[str]:
         rows.append(f"| {what} ({stem[:2]}) | {len(seeds)} | {seen} | {cells} | {held} |")
     if not rows:
         return []
-    return [*recall_batch1_table(rows, at), *recall_batch1_generalisation(folder)]
+    return [*recall_batch1_table(rows, at), *recall_batch1_generalisation(attempts)]
 
 
 def recall_batch1_table(rows: list[str], at: list[int]) -> list[str]:
@@ -354,14 +355,12 @@ def recall_batch1_table(rows: list[str], at: list[int]) -> list[str]:
     ]
 
 
-def recall_batch1_generalisation(folder: Path) -> list[str]:
-    """Each evaluated seed of the batch-1 attempts against the number of items (``ntm evaluate``)."""
+def recall_batch1_generalisation(attempts: list[tuple[str, str, dict]]) -> list[str]:
+    """Each evaluated seed of the batch-1 attempts (stem, label, stored sweep) against the number of
+    items (``ntm evaluate``)."""
     rows, levels = [], None
-    for stem, what in RECALL_BATCH1:
-        path = folder / f"{stem}.json"
-        if not path.is_file():
-            continue
-        for seed in json.loads(path.read_text())["seeds"]:
+    for stem, what, sweep in attempts:
+        for seed in sweep["seeds"]:
             gen = seed.get("generalisation")
             if not gen or gen["axis"] != "items":
                 continue
