@@ -8,7 +8,8 @@ Run it with nothing else on the machine: it is a timing. For each task, `ntm tra
 runs in a fresh process from this tree's src/ and, with --before, from DIR/src (e.g. a
 `git worktree` of the commit before a change), alternating, --repeats times each. The rate is
 read from the run's own log (metrics.jsonl) after the warm-up steps, so compilation is not
-counted.
+counted. ``--variant NAME=FLAGS`` (repeatable) adds a run of this tree with FLAGS, in the same
+rotation, and its ratio to this tree's rate.
 """
 
 from __future__ import annotations
@@ -40,15 +41,20 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--before", type=Path, help="another tree to time side by side (its src/ is used)")
     p.add_argument("--extra", default="", help="further flags for every run, e.g. '--preset paper'")
+    p.add_argument("--variant", action="append", default=[], help="NAME=FLAGS: this tree with FLAGS added")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "task_throughput.json"))
     a = p.parse_args()
     trees = {"this tree": ROOT}
     if a.before:
         trees = {"before": a.before.resolve(), **trees}
+    flags = {name: () for name in trees}
+    for v in a.variant:
+        name, _, extra_flags = v.partition("=")
+        trees[name], flags[name] = ROOT, tuple(extra_flags.split())
     result: dict = {
         "machine": f"{os.cpu_count()} CPUs, {platform.machine()}",
         "command": " ".join(["python", "benchmarks/task_throughput.py", *sys.argv[1:]]),
-        "trees": {name: commit_of(tree) for name, tree in trees.items()},
+        "trees": {name: " ".join([commit_of(tree), *flags[name]]) for name, tree in trees.items()},
         "tasks": {},
     }
     for task in a.tasks.split(","):
@@ -56,7 +62,7 @@ def main() -> None:
         for _ in range(a.repeats):
             for name, tree in trees.items():
                 with tempfile.TemporaryDirectory() as d:
-                    extra = ("--task", task, *a.extra.split())
+                    extra = ("--task", task, *a.extra.split(), *flags[name])
                     run = train_rate(a.steps, a.warmup, Path(d), extra, src=tree / "src")
                 rates[name].append(run["sequences_per_second"])
                 print(f"{task} ({name}): {run['sequences_per_second']:,.1f} sequences/s", flush=True)
@@ -64,6 +70,10 @@ def main() -> None:
         if a.before:
             summary["ratio"] = summary["this tree"]["median"] / summary["before"]["median"]
             print(f"{task}: {summary['ratio']:.2f}x the tree before", flush=True)
+        for v in a.variant:
+            name = v.partition("=")[0]
+            summary[f"ratio {name}"] = summary[name]["median"] / summary["this tree"]["median"]
+            print(f"{task}: {name} {summary[f'ratio {name}']:.2f}x this tree", flush=True)
         result["tasks"][task] = summary
     Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
     print(f"saved {a.out}")

@@ -235,6 +235,7 @@ BAD = [
     (["train", "--steps_after_learned=-1"], "--steps_after_learned must be >= 0"),
     (["train", "--device=cuda:99"], "--device"),
     (["sweep", "--first_seed=-1"], "--first_seed must be >= 0"),
+    (["train", "--unroll=0"], "--unroll must be a positive integer, got 0"),
 ]
 
 

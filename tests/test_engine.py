@@ -92,11 +92,41 @@ def test_one_compiled_graph_serves_every_memory_size_and_matches_eager():
     assert not torch._dynamo.utils.counters["graph_break"]
 
 
+@pytest.mark.parametrize("vary_memory", [False, True])
+def test_the_unrolled_graph_runs_whole_chunks_and_matches_eager(vary_memory):
+    torch.manual_seed(2)
+    eager = NTM(5, 4, controller_size=16, memory_locations=12, memory_vector_size=6, memory_init="random")
+    fast = copy.deepcopy(eager).compile_step(vary_memory=vary_memory, unroll=3)
+    calls = []
+    unrolled = fast._compiled_steps
+    fast._compiled_steps = lambda xs, state: (calls.append(xs.shape[0]), unrolled(xs, state))[1]
+    torch._dynamo.utils.counters.clear()
+    for rows, steps in ((12, 8), (10, 7) if vary_memory else (12, 7), (12, 2)):
+        x, target = torch.rand(3, steps, 5), torch.rand(3, steps, 4)
+        outs = []
+        for model in (eager, fast):
+            model.zero_grad()
+            y, state = model(x, memory_locations=rows)
+            torch.nn.functional.binary_cross_entropy_with_logits(y, target).backward()
+            outs.append([y.detach(), state.memory.detach(), *(p.grad.clone() for p in model.parameters())])
+        assert outs[1][0].shape == (3, steps, 4)
+        for a, b in zip(*outs):
+            assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
+    # 8 steps: two chunks of 3 (then 2 single steps); 7: two chunks; 2: single steps only
+    assert calls == [3, 3, 3, 3]
+    assert not torch._dynamo.utils.counters["graph_break"]
+
+
+def test_unroll_is_checked():
+    with pytest.raises(ValueError, match="unroll must be an integer >= 1"):
+        NTM(5, 4).compile_step(unroll=0)
+
+
 def test_a_helper_process_fills_the_compile_cache_that_training_then_compiles_from(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "cache"))
     options = dict(controller_size=8, controller_layers=1, memory_locations=12, memory_vector_size=4)
     config = model_kind("ntm").config(5, 4, options)
-    spec = warm_spec("ntm", config, batch=3, rows=12, vary_memory=True, threads=torch.get_num_threads())
+    spec = warm_spec("ntm", config, batch=3, rows=12, vary_memory=True, threads=torch.get_num_threads(), unroll=2)
     assert not cache_is_warm(spec)
     helper = BackgroundCompile(spec)
     try:
@@ -108,15 +138,16 @@ def test_a_helper_process_fills_the_compile_cache_that_training_then_compiles_fr
         helper.close()
     assert cache_is_warm(spec)
     assert not cache_is_warm({**spec, "batch": 4})  # another batch size is another compiled step
+    assert not cache_is_warm({**spec, "unroll": 1})  # and so is another unroll
     # This process compiles the same step from the helper's cache: forward and backward graphs are
     # cache hits, none is compiled afresh (a graph that hashed differently would be a miss).
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
-    model = build_model("ntm", config).compile_step(vary_memory=True)
-    y, _ = model(torch.rand(3, 4, 5), memory_locations=10)
+    model = build_model("ntm", config).compile_step(vary_memory=True, unroll=2)
+    y, _ = model(torch.rand(3, 3, 5), memory_locations=10)  # the unrolled graph, then the one-step graph
     y.sum().backward()
     counters = torch._dynamo.utils.counters["inductor"]
-    assert counters["fxgraph_cache_hit"] >= 2 and counters["fxgraph_cache_miss"] == 0, dict(counters)
+    assert counters["fxgraph_cache_hit"] >= 4 and counters["fxgraph_cache_miss"] == 0, dict(counters)
 
 
 def test_a_failing_helper_reports_its_last_error_line(tmp_path, monkeypatch):

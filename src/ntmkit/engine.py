@@ -3,7 +3,9 @@
 An NTM step is hundreds of tiny operations, so eager PyTorch spends its time dispatching, not
 computing. ``torch.compile`` fuses the step (forward and backward) into a handful of C++ loops.
 The step, not the whole sequence, is compiled: one graph serves every sequence length, so the
-curriculum never triggers a recompile. A new batch size compiles once more.
+curriculum never triggers a recompile. A new batch size compiles once more. With ``unroll`` K > 1
+a second graph runs K steps at once (:func:`compile_steps`): each call into a compiled graph has a
+fixed cost (guards, the autograd node, one gradient accumulation per parameter) that K steps share.
 """
 
 from __future__ import annotations
@@ -23,15 +25,43 @@ def compile_step(cell, vary_memory: bool = False):
     training over several memory sizes compiles once (about 25 s) instead of once per size (about
     12 s each); a fixed size keeps the fully specialised graph, about 10% faster per step.
     """
-    config = torch._dynamo.config
-    for name in ("recompile_limit", "cache_size_limit"):
-        if hasattr(config, name) and getattr(config, name) < RECOMPILE_LIMIT:
-            setattr(config, name, RECOMPILE_LIMIT)
+    _raise_recompile_limit()
     if not vary_memory:
         return torch.compile(cell.step, dynamic=False)
     # The caller marks the memory dimension of each sequence's initial state (mark_memory_dynamic);
     # the later steps' states are the graph's own outputs and match its symbolic size.
     return torch.compile(cell.step, dynamic=None)
+
+
+def _raise_recompile_limit() -> None:
+    config = torch._dynamo.config
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(config, name) and getattr(config, name) < RECOMPILE_LIMIT:
+            setattr(config, name, RECOMPILE_LIMIT)
+
+
+def run_steps(step, xs: torch.Tensor, state):
+    """``xs.shape[0]`` time steps of ``step`` (a cell's ``step``) from ``state``: the body of the
+    unrolled graph. Returns ``(logits [K, B, output_size], state)``."""
+    ys = []
+    for i in range(xs.shape[0]):
+        y, state, _ = step(xs[i], state)
+        ys.append(y)
+    return torch.stack(ys), state
+
+
+def compile_steps(cell, steps: int, vary_memory: bool = False):
+    """``run_steps`` over ``steps`` time steps of ``cell.step``, compiled as one graph (forward and
+    backward). Called as ``f(xs [steps, B, input_size], state) -> (logits [steps, B, output], state)``;
+    sequences whose length is not a multiple of ``steps`` finish with the one-step graph."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"an unrolled graph runs at least 2 time steps, got {steps!r}")
+    _raise_recompile_limit()
+
+    def unrolled(xs: torch.Tensor, state):
+        return run_steps(cell.step, xs, state)
+
+    return torch.compile(unrolled, dynamic=None if vary_memory else False)
 
 
 def keep_freed_memory(limit: int = 1 << 30) -> bool:

@@ -82,6 +82,9 @@ class TrainConfig:
     # compile cache train eagerly while a helper process compiles (the switch step then depends on
     # timing, so runs are not bit-reproducible); "eager": op by op
     engine: str = "auto"
+    # Time steps per call of an unrolled compiled graph (1: the one-step graph alone). Each call into
+    # a compiled graph has a fixed cost that K steps share; K steps take longer to compile.
+    unroll: int = 1
     # "mixed": levels (copy: lengths) differ per sample inside a batch, padded to the longest.
     # "same": one level per batch, drawn from the same range, so no time is spent on padding.
     # Measured on copy: "same" learns in as few sequences as "mixed" and runs about twice as fast.
@@ -370,6 +373,8 @@ def check_config(cfg: TrainConfig) -> tuple[Task, dict]:
         raise ConfigError(f"batch_levels must be 'mixed' or 'same', got {cfg.batch_levels!r}")
     if cfg.engine not in ENGINES:
         raise ConfigError(f"unknown engine {cfg.engine!r}: choose one of {', '.join(ENGINES)}")
+    if isinstance(cfg.unroll, bool) or not isinstance(cfg.unroll, int) or cfg.unroll < 1:
+        raise ConfigError(f"unroll must be an integer >= 1 (time steps per compiled call), got {cfg.unroll!r}")
     if cfg.spike_clip < 0 or cfg.spike_window < 1:
         raise ConfigError(
             f"spike_clip must be >= 0 (0: off) and spike_window >= 1, got {cfg.spike_clip} and {cfg.spike_window}"
@@ -469,11 +474,17 @@ def _compile(cfg: TrainConfig, model, model_config: dict, memory_sizes, device, 
         return None, None
     vary = memory_sizes is not None
     spec = warm_spec(
-        cfg.model, model_config, cfg.batch_size, max(memory_sizes) if vary else None, vary, torch.get_num_threads()
+        cfg.model,
+        model_config,
+        cfg.batch_size,
+        max(memory_sizes) if vary else None,
+        vary,
+        torch.get_num_threads(),
+        cfg.unroll,
     )
     if cfg.engine == "auto" and device.type == "cpu" and world_size == 1 and not cache_is_warm(spec):
         return BackgroundCompile(spec), None
-    cast(MemoryModel, model).compile_step(vary_memory=vary)
+    cast(MemoryModel, model).compile_step(vary_memory=vary, unroll=cfg.unroll)
     return None, 0
 
 
@@ -488,7 +499,7 @@ def _switch_when_compiled(run: Run, state: TrainState, log: RunLog) -> None:
     helper.close()
     run.pending_compile = None
     run.compiled_from = state.step
-    cast(MemoryModel, state.model).compile_step(vary_memory=run.memory_sizes is not None)
+    cast(MemoryModel, state.model).compile_step(vary_memory=run.memory_sizes is not None, unroll=run.cfg.unroll)
 
 
 @dataclass

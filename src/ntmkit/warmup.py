@@ -12,10 +12,12 @@ from __future__ import annotations
 import torch
 
 
-def warm_spec(kind: str, config: dict, batch: int, rows: int | None, vary_memory: bool, threads: int) -> dict:
+def warm_spec(
+    kind: str, config: dict, batch: int, rows: int | None, vary_memory: bool, threads: int, unroll: int = 1
+) -> dict:
     """What identifies one compiled step: the model, the batch size, the memory rows of the first
-    sequence (None: the model's own), whether the rows are symbolic, and the intra-op threads
-    (inductor's C++ code depends on them)."""
+    sequence (None: the model's own), whether the rows are symbolic, the intra-op threads
+    (inductor's C++ code depends on them) and the time steps of the unrolled graph (1: none)."""
     return {
         "kind": kind,
         "config": config,
@@ -23,6 +25,7 @@ def warm_spec(kind: str, config: dict, batch: int, rows: int | None, vary_memory
         "rows": rows,
         "vary_memory": vary_memory,
         "threads": threads,
+        "unroll": unroll,
         "torch": torch.__version__,
         "source": _models_source_digest(),
     }
@@ -67,8 +70,10 @@ def warm_cache(spec: dict) -> None:
     model = build_model(spec["kind"], spec["config"])
     assert isinstance(model, MemoryModel)
     model.train()
-    model.compile_step(vary_memory=spec["vary_memory"])
-    x = torch.zeros(spec["batch"], 2, model.config.input_size)
+    unroll = spec.get("unroll", 1)
+    model.compile_step(vary_memory=spec["vary_memory"], unroll=unroll)
+    # one call of the unrolled graph (when there is one) and then of the one-step graph
+    x = torch.zeros(spec["batch"], unroll + 1 if unroll > 1 else 2, model.config.input_size)
     logits, _ = model(x, memory_locations=spec["rows"])
     logits.sum().backward()
     marker = _marker(spec)

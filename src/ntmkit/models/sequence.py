@@ -150,6 +150,8 @@ class MemoryModel(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self._compiled_step = None
+        self._compiled_steps = None  # the unrolled graph (compile_step's unroll > 1)
+        self._unroll = 1
         self._vary_memory = False
         self._state_grad_bound: float | None = None
 
@@ -157,16 +159,23 @@ class MemoryModel(nn.Module):
     def config(self):
         return self.cell.config
 
-    def compile_step(self, enabled: bool = True, vary_memory: bool = False):
+    def compile_step(self, enabled: bool = True, vary_memory: bool = False, unroll: int = 1):
         """Run the training step through ``torch.compile`` (the fast path; see :mod:`ntmkit.engine`).
 
         The compiled step is used when gradients are being recorded; inference stays eager, where
         large batches already run efficiently. ``vary_memory``: one graph for every memory size
-        (for training with ``memory_locations`` drawn per batch). Returns ``self``.
+        (for training with ``memory_locations`` drawn per batch). ``unroll``: time steps per call
+        of a second, unrolled graph (1: none); it runs sequences without ``lengths`` and without a
+        state-gradient bound, ``unroll`` steps at a time, and the one-step graph runs the rest.
+        Returns ``self``.
         """
-        from ..engine import compile_step
+        from ..engine import compile_step, compile_steps
 
+        if isinstance(unroll, bool) or not isinstance(unroll, int) or unroll < 1:
+            raise ValueError(f"unroll must be an integer >= 1 (time steps per compiled call), got {unroll!r}")
         self._compiled_step = compile_step(self.cell, vary_memory) if enabled else None
+        self._compiled_steps = compile_steps(self.cell, unroll, vary_memory) if enabled and unroll > 1 else None
+        self._unroll = unroll if self._compiled_steps is not None else 1
         self._vary_memory = enabled and vary_memory
         return self
 
@@ -224,7 +233,17 @@ class MemoryModel(nn.Module):
         outputs = []
         trace: dict[str, list[torch.Tensor]] = {k: [] for k in self.cell.trace_keys}
         bound = self._state_grad_bound if torch.is_grad_enabled() else None
-        for i in range(t):
+        start = 0
+        if step is self._compiled_step and self._compiled_steps is not None and lengths is None and bound is None:
+            start = t - t % self._unroll
+            for i in range(0, start, self._unroll):  # whole chunks through the unrolled graph
+                ys, state = self._compiled_steps(xs[i : i + self._unroll], state)
+                outputs.extend(ys.unbind(0))
+            if self._vary_memory and start < t:
+                from ..engine import mark_memory_dynamic
+
+                mark_memory_dynamic(self.cell.memory_dims(state))  # the one-step graph's first call
+        for i in range(start, t):
             y, new_state, extras = step(xs[i], state)
             if lengths is not None:
                 active = lengths > i
