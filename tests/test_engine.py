@@ -126,7 +126,7 @@ def test_a_helper_process_fills_the_compile_cache_that_training_then_compiles_fr
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "cache"))
     options = dict(controller_size=8, controller_layers=1, memory_locations=12, memory_vector_size=4)
     config = model_kind("ntm").config(5, 4, options)
-    spec = warm_spec("ntm", config, batch=3, rows=12, vary_memory=True, threads=torch.get_num_threads(), unroll=2)
+    spec = warm_spec("ntm", config, batch=3, rows=12, vary_memory=True, threads=torch.get_num_threads())
     assert not cache_is_warm(spec)
     helper = BackgroundCompile(spec)
     try:
@@ -138,16 +138,16 @@ def test_a_helper_process_fills_the_compile_cache_that_training_then_compiles_fr
         helper.close()
     assert cache_is_warm(spec)
     assert not cache_is_warm({**spec, "batch": 4})  # another batch size is another compiled step
-    assert not cache_is_warm({**spec, "unroll": 1})  # and so is another unroll
+    assert not cache_is_warm({**spec, "unroll": 2})  # and so is another unroll
     # This process compiles the same step from the helper's cache: forward and backward graphs are
     # cache hits, none is compiled afresh (a graph that hashed differently would be a miss).
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
-    model = build_model("ntm", config).compile_step(vary_memory=True, unroll=2)
-    y, _ = model(torch.rand(3, 3, 5), memory_locations=10)  # the unrolled graph, then the one-step graph
+    model = build_model("ntm", config).compile_step(vary_memory=True)
+    y, _ = model(torch.rand(3, 4, 5), memory_locations=10)
     y.sum().backward()
     counters = torch._dynamo.utils.counters["inductor"]
-    assert counters["fxgraph_cache_hit"] >= 4 and counters["fxgraph_cache_miss"] == 0, dict(counters)
+    assert counters["fxgraph_cache_hit"] >= 2 and counters["fxgraph_cache_miss"] == 0, dict(counters)
 
 
 def test_a_failing_helper_reports_its_last_error_line(tmp_path, monkeypatch):
@@ -183,7 +183,9 @@ class FakeHelper:
 def test_training_goes_over_to_the_compiled_step_when_the_helper_ends(helper_succeeds):
     model = NTM(5, 4, controller_size=8, memory_locations=12, memory_vector_size=4)
     helper = FakeHelper([None, None, helper_succeeds])
-    run = SimpleNamespace(pending_compile=helper, compiled_from=None, memory_sizes=[8, 12])
+    run = SimpleNamespace(
+        pending_compile=helper, compiled_from=None, memory_sizes=[8, 12], cfg=SimpleNamespace(unroll=4)
+    )
     warnings: list[str] = []
     log = SimpleNamespace(warn=warnings.append)
     for step in range(5):
@@ -191,5 +193,6 @@ def test_training_goes_over_to_the_compiled_step_when_the_helper_ends(helper_suc
         assert (model._compiled_step is not None) == (step >= 2)
     assert run.compiled_from == 2 and run.pending_compile is None and helper.closed
     assert model._vary_memory  # drawn memory sizes: the symbolic graph
+    assert model._compiled_steps is not None and model._unroll == 4  # --unroll: the unrolled graph too
     failed = "compiling in a helper process failed (no compiler); compiling here"
     assert warnings == ([] if helper_succeeds else [failed])
