@@ -323,6 +323,7 @@ def train_config(args, kind: str, model_opts: dict, task_opts: dict):
         max_to_keep=value(args, "max_to_keep"),
         threads=value(args, "threads"),
         engine=value(args, "engine"),
+        unroll=value(args, "unroll"),
         batch_levels=value(args, "batch_lengths"),
         memory_sizes=value(args, "memory_sizes"),
         steps_after_learned=value(args, "steps_after_learned"),
