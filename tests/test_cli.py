@@ -860,3 +860,29 @@ def test_every_training_flag_reaches_the_training_config():
         args = build_parser().parse_args(["train", *argv])
         cfg = train_config(args, args.model or "ntm", {}, {})
         assert getattr(cfg, field) == want, f"--{o.name} does not reach TrainConfig.{field}"
+
+
+def test_every_model_flag_reaches_the_model_config():
+    """Each flag a model kind takes must set its config field (one parsed but never passed on
+    would silently build the default machine)."""
+    from ntmkit.cli import build_parser
+    from ntmkit.options import OPTIONS, config_key, model_options
+    from ntmkit.registry import MODELS
+
+    by_name = {o.name: o for o in OPTIONS}
+    for kind, k in MODELS.items():
+        defaults = model_options(build_parser().parse_args(["train", "--model", kind]), kind)
+        for flag in k.flags:
+            o, field = by_name[flag], config_key(flag, kind)
+            if o.action == "bool":
+                argv, want = [f"--no-{flag}" if defaults[field] else f"--{flag}"], not defaults[field]
+            elif o.choices:
+                want = next(c for c in o.choices if c != defaults[field])
+                argv = [f"--{flag}", str(want)]
+            elif flag == "maximum_shifts":
+                argv, want = [f"--{flag}", "5"], 2
+            else:
+                want = o.type(defaults[field]) + 3
+                argv = [f"--{flag}", str(want)]
+            args = build_parser().parse_args(["train", "--model", kind, *argv])
+            assert model_options(args, kind)[field] == want, f"--{flag} does not reach {kind}'s {field}"

@@ -145,6 +145,29 @@ def test_head_activations_ranges():
     assert ((erase >= 0) & (erase <= 1)).all() and add.abs().max() <= 1
 
 
+def test_linear_head_vectors_pass_key_and_add_through_unbounded():
+    m, r = 4, 1
+    raw = torch.randn(3, 2, sum(head_param_sizes(m, r, True))) * 50
+    parts = torch.split(raw, head_param_sizes(m, r, True), dim=-1)
+    key, *middle, erase, add = head_activations(raw, m, r, True, vectors="linear")
+    assert torch.equal(key, parts[0]) and torch.equal(add, parts[6]) and key.abs().max() > 1
+    bounded = head_activations(raw, m, r, True)  # the other parameters do not depend on it
+    for a, b in zip([*middle, erase], [*bounded[1:5], bounded[5]], strict=True):
+        assert torch.equal(a, b)
+
+
+def test_linear_head_vectors_reach_the_heads_and_are_checked():
+    torch.manual_seed(0)
+    model = NTM(5, 4, controller_size=8, memory_locations=6, memory_vector_size=3, head_vectors="linear")
+    with torch.no_grad():
+        model.cell.heads.projection.bias.fill_(5.0)  # raw add = 5 + noise: tanh would cap it near 1
+        model.cell.heads.projection.weight.zero_()
+    *_, trace = model(torch.zeros(1, 2, 5), return_trace=True)
+    assert trace["add"].min().item() == pytest.approx(5.0)
+    with pytest.raises(ConfigError, match="head_vectors must be one of tanh, linear"):
+        NTM(5, 4, head_vectors="relu")
+
+
 @pytest.mark.parametrize(
     "bad, message",
     [

@@ -92,6 +92,8 @@ OPTIONS: tuple[Option, ...] = (
            choices=("constant", "random")),
     Option("init_weighting", "model", "the heads' initial weightings: focused on the first row or random",
            (N, "init_weighting"), choices=("random", "focused")),
+    Option("head_vectors", "model", "the heads' key and add vectors: tanh, bounded to (-1, 1), or linear "
+           "(unbounded)", (N, "head_vectors"), choices=("tanh", "linear")),
     Option("gate_bias", "model", "initial bias of the heads' interpolation gates (negative: favour "
            "location-based moves at the start)", (N, "gate_bias"), type=float),
     Option("learn_r_bias", "model", "learn the initial read vectors (--no-learn_r_bias keeps them fixed)",

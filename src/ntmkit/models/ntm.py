@@ -14,7 +14,7 @@ from torch import nn
 from ..errors import ConfigError
 from .config import ModelConfig, check_positive_ints
 from .controller import CONTROLLERS, make_controller
-from .ntm_heads import HeadOutput, Heads, NTMState
+from .ntm_heads import HEAD_VECTORS, HeadOutput, Heads, NTMState
 from .sequence import MemoryCell, MemoryModel
 
 MEMORY_INITS = ("constant", "random")
@@ -61,6 +61,9 @@ class NTMConfig(ModelConfig):
     # Initial bias of every head's interpolation gate (eq. 7): negative values start the heads
     # favouring location-based moves over content lookups (sigmoid(-2) = 0.12).
     gate_bias: float = -2.0
+    # The heads' key and add vectors: "tanh" bounds them to (-1, 1), the advice of the field's
+    # implementations; "linear" leaves them unbounded, as the paper states no range for them.
+    head_vectors: str = "tanh"
 
     def __post_init__(self):
         check_positive_ints(self, POSITIVE)
@@ -75,6 +78,8 @@ class NTMConfig(ModelConfig):
             raise ConfigError(f"controller must be one of {', '.join(CONTROLLERS)}, got {self.controller!r}")
         if self.memory_init not in MEMORY_INITS:
             raise ConfigError(f"memory_init must be one of {', '.join(MEMORY_INITS)}, got {self.memory_init!r}")
+        if self.head_vectors not in HEAD_VECTORS:
+            raise ConfigError(f"head_vectors must be one of {', '.join(HEAD_VECTORS)}, got {self.head_vectors!r}")
         if self.init_weighting not in INIT_WEIGHTINGS:
             raise ConfigError(
                 f"init_weighting must be one of {', '.join(INIT_WEIGHTINGS)}, got {self.init_weighting!r}"
@@ -111,7 +116,13 @@ class NTMCell(MemoryCell):
             c.controller, c.input_size + read_size, c.controller_size, c.controller_layers
         )
         self.heads = Heads(
-            c.controller_size, c.read_heads, c.write_heads, c.memory_vector_size, c.shift_range, c.gate_bias
+            c.controller_size,
+            c.read_heads,
+            c.write_heads,
+            c.memory_vector_size,
+            c.shift_range,
+            c.gate_bias,
+            c.head_vectors,
         )
         self.output = nn.Linear(c.controller_size + read_size, c.output_size)
 

@@ -46,26 +46,37 @@ def head_param_sizes(memory_vector_size: int, shift_range: int, write: bool) -> 
     return [m, 1, 1, s, 1] + ([m, m] if write else [])
 
 
-def head_activations(raw: torch.Tensor, memory_vector_size: int, shift_range: int, write: bool):
+HEAD_VECTORS = ("tanh", "linear")
+
+
+def head_activations(raw: torch.Tensor, memory_vector_size: int, shift_range: int, write: bool, vectors: str = "tanh"):
     """Turn raw projections into head parameters with the ranges the paper requires.
 
     Args:
         raw: ``[B, H, P]`` with P = sum(head_param_sizes(...)).
+        vectors: ``"tanh"`` bounds the key and add vectors to (-1, 1); ``"linear"`` leaves them
+            unbounded (the paper gives them no range; cosine similarity ignores a key's scale).
 
     Returns:
-        key ``[B, H, M]`` in (-1, 1); beta ``[B, H]`` >= 0; gate ``[B, H]`` in (0, 1);
-        shift ``[B, H, S]`` a distribution; gamma ``[B, H]`` >= 1; and for write heads
-        erase ``[B, H, M]`` in (0, 1) and add ``[B, H, M]`` in (-1, 1).
+        key ``[B, H, M]`` in (-1, 1) (any real with ``"linear"``); beta ``[B, H]`` >= 0;
+        gate ``[B, H]`` in (0, 1); shift ``[B, H, S]`` a distribution; gamma ``[B, H]`` >= 1;
+        and for write heads erase ``[B, H, M]`` in (0, 1) and add ``[B, H, M]`` in (-1, 1)
+        (any real with ``"linear"``).
     """
     parts = torch.split(raw, head_param_sizes(memory_vector_size, shift_range, write), dim=-1)
-    key = torch.tanh(parts[0])
+    bound = torch.tanh if vectors == "tanh" else _identity
+    key = bound(parts[0])
     beta = F.softplus(parts[1]).squeeze(-1)
     gate = torch.sigmoid(parts[2]).squeeze(-1)
     shift = torch.softmax(parts[3], dim=-1)
     gamma = 1.0 + F.softplus(parts[4]).squeeze(-1)
     if not write:
         return key, beta, gate, shift, gamma
-    return key, beta, gate, shift, gamma, torch.sigmoid(parts[5]), torch.tanh(parts[6])
+    return key, beta, gate, shift, gamma, torch.sigmoid(parts[5]), bound(parts[6])
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
 
 
 class Heads(nn.Module):
@@ -79,8 +90,12 @@ class Heads(nn.Module):
         memory_vector_size: int,
         shift_range: int,
         gate_bias: float = 0.0,
+        vectors: str = "tanh",
     ):
         super().__init__()
+        if vectors not in HEAD_VECTORS:
+            raise ValueError(f"vectors must be one of {', '.join(HEAD_VECTORS)}, got {vectors!r}")
+        self.vectors = vectors
         self.read_heads, self.write_heads = read_heads, write_heads
         self.memory_vector_size, self.shift_range = memory_vector_size, shift_range
         self.read_size = sum(head_param_sizes(memory_vector_size, shift_range, write=False))
@@ -115,13 +130,13 @@ class Heads(nn.Module):
         raw_w, raw_r = raw.split([self.write_heads * self.write_size, self.read_heads * self.read_size], dim=-1)
 
         key, beta, gate, shift, gamma, erase, add = head_activations(
-            raw_w.view(b, self.write_heads, self.write_size), m, r, write=True
+            raw_w.view(b, self.write_heads, self.write_size), m, r, write=True, vectors=self.vectors
         )
         write_w = addressing.address(memory, write_w, key, beta, gate, shift, gamma)
         memory = addressing.write(memory, write_w, erase, add)
 
         key, beta, gate, shift, gamma = head_activations(
-            raw_r.view(b, self.read_heads, self.read_size), m, r, write=False
+            raw_r.view(b, self.read_heads, self.read_size), m, r, write=False, vectors=self.vectors
         )
         read_w = addressing.address(memory, read_w, key, beta, gate, shift, gamma)
         reads = addressing.read(memory, read_w)
