@@ -300,6 +300,8 @@ RECALL_BATCH1 = [
     ("13-ff-closed-layout-4heads-256-batch1-rmsprop1e-4", "RMSProp, neutral start, closed layout"),
     ("14-ff-open-layout-4heads-256-batch1-rmsprop1e-4", "RMSProp, neutral start"),
     ("15-ff-open-layout-4heads-256-batch1-rmsprop-then-3e-5", "RMSProp, neutral start; lr 3e-5 after the plateau"),
+    ("16-ff-open-layout-4heads-256-batch1-reproduction-recipe", "PyTorch's RMSProp, linear key and add, random memory"),
+    ("17-ff-open-layout-4heads-256-batch1-torch-rmsprop", "PyTorch's RMSProp, neutral start"),
 ]
 
 
