@@ -834,6 +834,15 @@ def test_feedforward_recall_trains_with_the_paper_s_optimiser_at_batch_1_and_onl
     assert task_recommended(Namespace(task="associative_recall", model="ntm", controller="lstm")) == {}
 
 
+def _flag_changing(o, current):
+    """The arguments that set option ``o`` (a switch, a choice or a number) away from ``current``,
+    and the value they should set."""
+    if o.action == "bool":
+        return [f"--no-{o.name}" if current else f"--{o.name}"], not current
+    want = next(c for c in o.choices if c != current) if o.choices else o.type(current or 0) + 3
+    return [f"--{o.name}", str(want)], want
+
+
 def test_every_training_flag_reaches_the_training_config():
     """Each flag whose default is a TrainConfig field must set that field (a flag that is parsed but
     never passed on would silently train with the default)."""
@@ -846,14 +855,8 @@ def test_every_training_flag_reaches_the_training_config():
         if not (isinstance(o.default, tuple) and o.default[0] is TrainConfig):
             continue
         field = o.default[1]
-        if o.action == "bool":
-            argv, want = [f"--no-{o.name}" if getattr(defaults, field) else f"--{o.name}"], not getattr(defaults, field)
-        elif o.choices:
-            want = next(c for c in o.choices if c != getattr(defaults, field))
-            argv = [f"--{o.name}", str(want)]
-        elif o.type in (int, float):
-            want = o.type(getattr(defaults, field) or 0) + 3
-            argv = [f"--{o.name}", str(want)]
+        if o.action == "bool" or o.choices or o.type in (int, float):
+            argv, want = _flag_changing(o, getattr(defaults, field))
         else:
             want = "x" if field != "memory_sizes" else "full"
             argv = [f"--{o.name}", want]
@@ -874,15 +877,9 @@ def test_every_model_flag_reaches_the_model_config():
         defaults = model_options(build_parser().parse_args(["train", "--model", kind]), kind)
         for flag in k.flags:
             o, field = by_name[flag], config_key(flag, kind)
-            if o.action == "bool":
-                argv, want = [f"--no-{flag}" if defaults[field] else f"--{flag}"], not defaults[field]
-            elif o.choices:
-                want = next(c for c in o.choices if c != defaults[field])
-                argv = [f"--{flag}", str(want)]
-            elif flag == "maximum_shifts":
+            if flag == "maximum_shifts":
                 argv, want = [f"--{flag}", "5"], 2
             else:
-                want = o.type(defaults[field]) + 3
-                argv = [f"--{flag}", str(want)]
+                argv, want = _flag_changing(o, defaults[field])
             args = build_parser().parse_args(["train", "--model", kind, *argv])
             assert model_options(args, kind)[field] == want, f"--{flag} does not reach {kind}'s {field}"
