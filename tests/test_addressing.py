@@ -56,10 +56,11 @@ def test_shift_eq8_moves_focus_forward_and_wraps():
     assert torch.allclose(A.shift(w, minus_one), t([[[0.0, 0.0, 1.0, 0.0]]]))
 
 
-def test_shift_eq8_against_the_sum():
-    w = torch.rand(2, 3, 7, dtype=torch.float64)
-    s = torch.softmax(torch.randn(2, 3, 5, dtype=torch.float64), -1)  # shifts -2..2
-    n, r = 7, 2
+@pytest.mark.parametrize("n, r", [(7, 2), (5, 2), (3, 1), (4, 0), (128, 3)])
+def test_shift_eq8_against_the_sum(n, r):
+    """Every window up to the whole memory (S = N), and no shift at all (S = 1)."""
+    w = torch.rand(2, 3, n, dtype=torch.float64)
+    s = torch.softmax(torch.randn(2, 3, 2 * r + 1, dtype=torch.float64), -1)  # shifts -r..r
     expected = torch.zeros_like(w)
     for i in range(n):
         for j in range(n):

@@ -69,20 +69,6 @@ def interpolate(w_content: torch.Tensor, w_prev: torch.Tensor, gate: torch.Tenso
     return g * w_content + (1.0 - g) * w_prev
 
 
-def shift_indices(num_locations: int, shift_range: int, device=None) -> torch.Tensor:
-    """Index table for the circular convolution of eq. 8.
-
-    Row ``j`` (shift ``s = j - shift_range``) holds ``(i - s) mod N`` for every location ``i``,
-    so ``w[..., table[j]]`` is ``w`` rolled forward by ``s``.
-
-    Returns:
-        ``[S, N]`` long tensor.
-    """
-    shifts = torch.arange(-shift_range, shift_range + 1, device=device)
-    locations = torch.arange(num_locations, device=device)
-    return (locations.unsqueeze(0) - shifts.unsqueeze(1)) % num_locations
-
-
 def shift(w: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     """Circular convolution, eq. 8: w~[i] = sum_j w[j] * s[(i - j) mod N].
 
@@ -90,18 +76,24 @@ def shift(w: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     shift), so a weighting focused at location ``i`` with all shift mass on ``+1`` moves to
     ``i + 1`` (wrapping round the end of memory).
 
+    Computed as S contiguous slices of ``w`` padded circularly by ``R`` on each side (needs
+    ``S <= N``, which every model checks): no index table, so the compiled step loads whole
+    vectors and its backward adds slices instead of scattering through indices.
+
     Args:
         w: ``[B, H, N]`` gated weighting.
         s: ``[B, H, S]`` shift weighting, a distribution over the S shifts.
-
     Returns:
         ``[B, H, N]``.
     """
     n = w.shape[-1]
-    shift_range = (s.shape[-1] - 1) // 2
-    table = shift_indices(n, shift_range, device=w.device)  # [S, N]
-    rolled = w[..., table]  # [B, H, S, N]: rolled[..., j, i] = w[(i - s_j) mod N]
-    return torch.einsum("bhsn,bhs->bhn", rolled, s)
+    r = (s.shape[-1] - 1) // 2
+    padded = torch.cat([w[..., n - r :], w, w[..., :r]], dim=-1)  # padded[k] = w[(k - R) mod N]
+    # Shift j - R takes w[(i - j + R) mod N] = padded[i - j + 2R] to location i.
+    out = s[..., :1] * padded[..., 2 * r : 2 * r + n]
+    for j in range(1, 2 * r + 1):
+        out = out + s[..., j : j + 1] * padded[..., 2 * r - j : 2 * r - j + n]
+    return out
 
 
 def sharpen(w: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:

@@ -122,6 +122,9 @@ class NGramsTask(Task):
     cost_name = "bits per sequence above the optimal estimator"
     cost_score = None
     learned_below = 0.5
+    # 200 time steps a sequence: eight of them per call of the compiled step (the same arithmetic,
+    # fewer calls; README, Speed; benchmarks/results/task_throughput.json).
+    recommended: ClassVar[dict[str, object]] = {"unroll": 8}
 
     def __post_init__(self):
         if not 2 <= self.n <= 12:
