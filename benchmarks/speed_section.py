@@ -65,6 +65,15 @@ def throughput_lines() -> list[str]:
         now = ", ".join(f"{v:.0f}" for v in t["this tree"]["runs"])
         ratio = f"{t['ratio']:.2f}x" if "ratio" in t else "-"
         lines.append(f"- {task}: {before} sequences/s before, {now} after; median ratio {ratio}")
+        for name, v in t.items():
+            if name in ("before", "this tree") or not isinstance(v, dict):
+                continue
+            runs = ", ".join(f"{r:.0f}" for r in v["runs"])
+            against = f"; {v['median'] / t['before']['median']:.2f}x the tree before" if "before" in t else ""
+            lines.append(
+                f"  - with `{data['trees'][name].split(' ', 1)[-1]}`: {runs} sequences/s; "
+                f"{t[f'ratio {name}']:.2f}x this tree{against}"
+            )
     return [*lines, ""]
 
 

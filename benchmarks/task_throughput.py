@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -53,7 +54,7 @@ def main() -> None:
         trees[name], flags[name] = ROOT, tuple(extra_flags.split())
     result: dict = {
         "machine": f"{os.cpu_count()} CPUs, {platform.machine()}",
-        "command": " ".join(["python", "benchmarks/task_throughput.py", *sys.argv[1:]]),
+        "command": shlex.join(["python", "benchmarks/task_throughput.py", *sys.argv[1:]]),
         "trees": {name: " ".join([commit_of(tree), *flags[name]]) for name, tree in trees.items()},
         "tasks": {},
     }

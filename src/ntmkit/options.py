@@ -153,9 +153,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("engine", "training", "auto (compiled; on a cold compile cache, eager while a helper process "
            "compiles), compiled (torch.compile of the time step before the first step; runs repeat exactly) "
            "or eager (op by op)", (T, "engine"), choices=("auto", "compiled", "eager")),
-    Option("unroll", "training", "time steps per call of the compiled step (default 1): K > 1 compiles a second "
-           "graph of K steps, which share each call's fixed cost (measured on ngrams: 1.69x at batch 1 with K = 8, "
-           "1.37x at batch 32; README, Speed); it takes longer to compile", (T, "unroll"), type=int, least=1),
+    Option("unroll", "training", "time steps per call of the compiled step (default 1; ngrams 8): K > 1 compiles a "
+           "second graph of K steps, which share each call's fixed cost (measured on ngrams: 1.69x at batch 1 with "
+           "K = 8, 1.37x at batch 32; README, Speed); it takes longer to compile", (T, "unroll"), type=int, least=1),
     # files
     Option("checkpoint_dir", "files", "checkpoints; training resumes from the latest", (T, "checkpoint_dir")),
     Option("max_to_keep", "files", "checkpoints kept", (T, "max_to_keep"), type=int),
