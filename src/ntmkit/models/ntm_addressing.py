@@ -83,6 +83,7 @@ def shift(w: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     Args:
         w: ``[B, H, N]`` gated weighting.
         s: ``[B, H, S]`` shift weighting, a distribution over the S shifts.
+
     Returns:
         ``[B, H, N]``.
     """
