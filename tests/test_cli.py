@@ -883,3 +883,43 @@ def test_every_model_flag_reaches_the_model_config():
                 argv, want = _flag_changing(o, defaults[field])
             args = build_parser().parse_args(["train", "--model", kind, *argv])
             assert model_options(args, kind)[field] == want, f"--{flag} does not reach {kind}'s {field}"
+
+
+def test_init_from_starts_a_new_run_from_a_trained_model_s_weights(tmp_path, capsys):
+    """A new run takes the source's weights and model settings (flags left out) and a fresh
+    optimiser; a run in --checkpoint_dir resumes and ignores the flag; bad sources are one line."""
+    steps = ["--epochs", "1", "--steps_per_epoch", "1", "--keep_training"]
+    code, _out, _err = run(["train", *SMALL, *steps], tmp_path / "a", capsys)
+    assert code == 0
+    source = ckpt.load(tmp_path / "a" / "ck")
+    # Only what the model needs to know of the task; the model flags come from the source.
+    task_flags = ["--in_bits", "3", "--out_bits", "3", "--max_sequence", "4", "--engine", "eager", "--quiet"]
+    new = ["train", *task_flags, "--init_from", str(tmp_path / "a" / "ck"), "--learning_rate", "1e-12", *steps]
+    code, out, _err = run(new, tmp_path / "b", capsys)
+    assert code == 0 and "starting from the weights of" in out and "with a fresh optimiser" in out
+    started = ckpt.load(tmp_path / "b" / "ck")
+    assert started["model_config"] == source["model_config"]  # controller_size 16 etc., not the defaults
+    assert started["step"] == 1  # a new run of its own, not a continuation of the source's
+    for name, value in source["model"].items():  # one step at lr 1e-12 leaves the weights where they were
+        assert torch.allclose(started["model"][name], value, atol=1e-9), name
+    # A fresh model of the same seed differs from the source (one step at lr 1e-3): they came from it.
+    code, _out, _err = run(["train", *SMALL, "--learning_rate", "1e-12", *steps], tmp_path / "c", capsys)
+    fresh = ckpt.load(tmp_path / "c" / "ck")["model"]
+    assert any(not torch.allclose(fresh[n], v, atol=1e-6) for n, v in source["model"].items())
+    # A run already in --checkpoint_dir resumes: the flag does not overwrite its weights.
+    again = ["train", *SMALL, "--init_from", str(tmp_path / "c" / "ck"), "--epochs", "1", "--steps_per_epoch", "2",
+             "--keep_training", "--learning_rate", "1e-12"]  # fmt: skip
+    code, out, _err = run(again, tmp_path / "b", capsys)
+    assert code == 0 and "resuming from" in out and "starting from the weights" not in out
+    resumed = ckpt.load(tmp_path / "b" / "ck")
+    assert resumed["step"] == 2 and all(
+        torch.allclose(resumed["model"][n], v, atol=1e-9) for n, v in source["model"].items()
+    )
+    # Bad sources and mismatches: one line each, exit code 2.
+    for flags, message in (
+        (["--init_from", str(tmp_path / "nowhere")], "no such checkpoint file or directory, and no shipped model"),
+        (["--init_from", "no_such_model"], "shipped: associative_recall"),
+        (["--task", "ngrams", "--init_from", str(tmp_path / "a" / "ck")], "holds a copy model, not ngrams"),
+    ):
+        code, _out, err = run(["train", *flags, *steps], tmp_path / "d", capsys)
+        assert code == 2 and message in err and "Traceback" not in err, err

@@ -264,31 +264,40 @@ def cmd_train(args, argv: list[str]) -> int:
 
 def _settings_with_checkpoint(args) -> tuple[str, dict, dict, dict | None]:
     """Model kind, model and task options, and the checkpoint to resume (None: a new run). When
-    resuming, the checkpoint's settings fill in what the flags leave out."""
+    resuming, the checkpoint's settings fill in what the flags leave out; so do those of the model
+    a new run starts from (--init_from)."""
     from . import checkpoint as ckpt
+    from .train import init_source
 
     kind = value(args, "model")
     existing = ckpt.latest(value(args, "checkpoint_dir"))
     data = ckpt.load(existing) if existing is not None else None
-    if data is not None and args.task is None:
-        args.task = data["task"]["name"]
+    source, where = data, str(existing)
+    if data is None and value(args, "init_from") is not None:
+        source, where = init_source(value(args, "init_from"))
+    if source is not None and args.task is None:
+        args.task = source["task"]["name"]
     opts = model_options(args, kind)
     topts = task_options(args)
-    if data is None:
+    if source is None:
         return kind, opts, topts, None
     if args.model is None:
-        kind = data["model_kind"]
+        kind = source["model_kind"]
         opts = model_options(args, kind)
-    stored = data["model_config"]
+    stored = source["model_config"]
     keep = {config_key(f, kind) for f in MODEL_FLAGS if getattr(args, f) is not None}
     for k in list(opts):
         if k not in keep and k in stored:
             opts[k] = stored[k]
-    if data["task"]["name"] != value(args, "task"):
+    if source["task"]["name"] != value(args, "task"):
+        flag = "--checkpoint_dir" if data is not None else "--init_from"
         raise UsageError(
-            f"{existing} holds a {data['task']['name']} model, not {value(args, 'task')}: give "
-            f"--task {data['task']['name']} or another --checkpoint_dir"
+            f"{where} holds a {source['task']['name']} model, not {value(args, 'task')}: give "
+            f"--task {source['task']['name']} or another {flag}"
         )
+    if data is None:
+        print(f"starting from the weights of {where} ({source['sequences']:,} sequences), with a fresh optimiser")
+        return kind, opts, {**source["task"]["options"], **topts}, None
     print(f"resuming from {existing} (step {data['step']}, {data['sequences']} sequences)")
     return kind, opts, {**data["task"]["options"], **topts}, data
 
@@ -318,6 +327,7 @@ def train_config(args, kind: str, model_opts: dict, task_opts: dict):
         seed=value(args, "seed"),
         device=value(args, "device"),
         checkpoint_dir=value(args, "checkpoint_dir"),
+        init_from=value(args, "init_from"),
         train_log_dir=value(args, "train_log_dir"),
         report_interval=value(args, "report_interval"),
         max_to_keep=value(args, "max_to_keep"),

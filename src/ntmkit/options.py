@@ -158,6 +158,10 @@ OPTIONS: tuple[Option, ...] = (
            "K = 8, 1.37x at batch 32; README, Speed); it takes longer to compile", (T, "unroll"), type=int, least=1),
     # files
     Option("checkpoint_dir", "files", "checkpoints; training resumes from the latest", (T, "checkpoint_dir")),
+    Option("init_from", "files", "start a new run from a trained model's weights, with a fresh optimiser: a "
+           "checkpoint file or directory, or a shipped model's name (a task, e.g. priority_sort, or TASK-dnc); its "
+           "settings fill in the model flags left out. Ignored when --checkpoint_dir already holds a run (that "
+           "run resumes)", (T, "init_from")),
     Option("max_to_keep", "files", "checkpoints kept", (T, "max_to_keep"), type=int),
     Option("report_interval", "files", "steps between checkpoints", (T, "report_interval"), type=int),
     Option("train_log_dir", "files", "TensorBoard logs and metrics.jsonl", (T, "train_log_dir")),

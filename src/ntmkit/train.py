@@ -71,6 +71,10 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     checkpoint_dir: str = "./ntm_checkpoints"
+    # A new run starts from these weights (a checkpoint file or directory, or a shipped model's
+    # name such as "priority_sort"; see init_source) with a fresh optimiser. A run that resumes
+    # from checkpoint_dir ignores it.
+    init_from: str | None = None
     train_log_dir: str | None = "./ntm_logs"
     report_interval: int = 200  # steps between checkpoints
     max_to_keep: int = 3
@@ -295,6 +299,22 @@ class TrainState:
             group["lr"] *= factor
 
 
+def init_source(spec: str) -> tuple[dict, str]:
+    """The checkpoint dict a new run starts from, and where it came from: ``spec`` is a checkpoint
+    file, a checkpoint directory (its latest), or the name of a shipped model (``priority_sort``)."""
+    from .pretrained import load_pretrained, manifest, pretrained_path
+
+    path = Path(spec)
+    if path.exists():
+        return ckpt.load(path), str(ckpt.latest(path) if path.is_dir() else path)
+    if "/" not in spec and pretrained_path(spec).is_file():
+        return load_pretrained(spec), f"the shipped model {spec!r}"
+    raise ckpt.CheckpointError(
+        f"--init_from {spec}: no such checkpoint file or directory, and no shipped model of that name "
+        f"(shipped: {', '.join(sorted(manifest()))})"
+    )
+
+
 def build_state(cfg: TrainConfig, task: Task, model_config: dict, device, rank: int) -> TrainState:
     """A fresh run's state: the model (seeded), its optimiser, the curriculum and the streams."""
     torch.manual_seed(cfg.seed)
@@ -436,6 +456,10 @@ def _train(cfg: TrainConfig, task: Task, model_config: dict, progress: bool, on_
     if data is not None:
         check_matches(data, cfg.model, model_config, cfg.task, cfg.task_options, cfg.checkpoint_dir, cfg.optimizer)
     state = build_state(cfg, task, model_config, device, rank)
+    if data is None and cfg.init_from is not None:
+        source, where = init_source(cfg.init_from)
+        check_matches(source, cfg.model, model_config, cfg.task, cfg.task_options, where)
+        state.model.load_state_dict(source["model"])
     memory_sizes = memory_sizes_for(cfg, task, state.model)
     pending, compiled_from = _compile(cfg, state.model, model_config, memory_sizes, device, world_size)
     if cfg.state_grad_clip:  # check_config refused it for a model without memory
