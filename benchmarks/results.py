@@ -302,6 +302,7 @@ RECALL_BATCH1 = [
     ("15-ff-open-layout-4heads-256-batch1-rmsprop-then-3e-5", "RMSProp, neutral start; lr 3e-5 after the plateau"),
     ("16-ff-open-layout-4heads-256-batch1-reproduction-recipe", "PyTorch's RMSProp, linear key and add, random memory"),
     ("17-ff-open-layout-4heads-256-batch1-torch-rmsprop", "PyTorch's RMSProp, neutral start"),
+    ("18-ff-open-layout-4heads-256-batch1-rmsprop-random-memory", "RMSProp, neutral start, random memory"),
 ]
 
 
