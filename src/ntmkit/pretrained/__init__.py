@@ -84,10 +84,10 @@ def record(task: str, command: str | None = None, sequences: int = 1000, note: s
     import torch
 
     from ..evaluate import evaluate
-    from ..train import make_task
+    from ..tasks import TASKS
 
     data = load_pretrained(task)
-    t = make_task(data["task"]["name"], data["task"]["options"])
+    t = TASKS[data["task"]["name"]](**data["task"]["options"])
     model = load_model(task)
     e = evaluate(model, t, sequences, torch.Generator().manual_seed(2024))
     # A second fresh set: a model on the edge of its target meets it only if both sets do.
