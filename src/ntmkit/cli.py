@@ -297,9 +297,9 @@ def _settings_with_checkpoint(args) -> tuple[str, dict, dict, dict | None]:
         )
     if data is None:
         print(f"starting from the weights of {where} ({source['sequences']:,} sequences), with a fresh optimiser")
-        return kind, opts, {**source["task"]["options"], **topts}, None
-    print(f"resuming from {existing} (step {data['step']}, {data['sequences']} sequences)")
-    return kind, opts, {**data["task"]["options"], **topts}, data
+    else:
+        print(f"resuming from {existing} (step {data['step']}, {data['sequences']} sequences)")
+    return kind, opts, {**source["task"]["options"], **topts}, data
 
 
 def train_config(args, kind: str, model_opts: dict, task_opts: dict):
