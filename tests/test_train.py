@@ -11,7 +11,7 @@ import torch
 from ntmkit import checkpoint as ckpt
 from ntmkit.errors import CheckpointError, ConfigError
 from ntmkit.evaluate import evaluate
-from ntmkit.optim import GravesRMSprop, make_optimizer
+from ntmkit.optim import GravesRMSprop, make_optimizer, set_grad_scale
 from ntmkit.train import Curriculum, TrainConfig, train
 
 
@@ -105,6 +105,47 @@ def test_graves_rmsprop_matches_the_equations():
         v = 0.5 * v - 0.1 * g / torch.sqrt(n - m * m + 1e-4)
         theta = theta + v
     assert torch.allclose(p.detach(), theta)
+
+
+def test_graves_rmsprop_steps_on_the_gradient_of_the_cost_per_sequence():
+    """With grad_scale s (target bits per sequence), the gradient g of the mean per-bit loss gives
+    the update that Graves' equations give for s * g, the gradient of the summed loss; eps then
+    sits where the paper put it, below the gradient statistics, instead of above them."""
+    s, g = 200.0, torch.tensor([3e-4, -1e-4])
+    p = torch.nn.Parameter(torch.zeros(2))
+    opt = GravesRMSprop([p], lr=1e-4, momentum=0.0, grad_scale=s)
+    p.grad = g.clone()
+    opt.step()
+    summed = s * g
+    expected = -1e-4 * summed / torch.sqrt(0.05 * summed**2 - (0.05 * summed) ** 2 + 1e-4)
+    assert torch.allclose(p.detach(), expected)
+    # a per-bit gradient this small, unscaled, would be drowned by eps: a step ~100x smaller
+    q = torch.nn.Parameter(torch.zeros(2))
+    unscaled = GravesRMSprop([q], lr=1e-4, momentum=0.0)
+    q.grad = g.clone()
+    unscaled.step()
+    assert (p.detach().abs() > 20 * q.detach().abs()).all()
+    # set_grad_scale reaches GravesRMSprop's groups and leaves other optimisers alone
+    set_grad_scale(opt, 8.0)
+    assert opt.param_groups[0]["grad_scale"] == 8.0
+    adam = make_optimizer("adam", [q])
+    set_grad_scale(adam, 8.0)
+    assert "grad_scale" not in adam.param_groups[0]
+
+
+def test_training_with_rmsprop_scales_by_the_target_bits_per_sequence(tmp_path):
+    """The training loop tells RMSProp each batch's target bits per sequence (copy of 3 vectors of
+    4 bits: 12), so its statistics are those of the cost per sequence."""
+    cfg = small_config(
+        tmp_path,
+        max_steps=3,
+        optimizer="rmsprop",
+        stop_when_learned=False,
+        task_options=dict(bits=4, min_length=3, max_length=3),
+    )
+    train(cfg, progress=False)
+    saved = ckpt.load(ckpt.latest(cfg.checkpoint_dir))
+    assert float(saved["optimizer"]["param_groups"][0]["grad_scale"]) == 12.0
 
 
 def test_make_optimizer_defaults_and_errors():

@@ -26,7 +26,7 @@ from .engine import compiler_available
 from .errors import ConfigError
 from .evaluate import evaluate
 from .models import MemoryModel
-from .optim import SpikeClip, make_optimizer
+from .optim import SpikeClip, make_optimizer, set_grad_scale
 from .registry import build_model, model_kind
 from .tasks import TASKS, Task
 from .warmup import BackgroundCompile, cache_is_warm, warm_spec
@@ -345,6 +345,7 @@ class StepResult(NamedTuple):
     loss: torch.Tensor
     grad_norm: torch.Tensor
     metrics: dict[str, torch.Tensor]  # the task's per-batch scores and ``cost``
+    target_bits: torch.Tensor  # output bits scored per sequence: the loss is their mean
 
 
 def train_step(run: Run, state: TrainState) -> StepResult:
@@ -368,7 +369,8 @@ def train_step(run: Run, state: TrainState) -> StepResult:
     grad_norm = torch.nn.utils.clip_grad_norm_(run.params, cfg.clip_grad_norm)
     metrics = task.metrics(logits.detach(), batch)
     metrics["cost"] = task.cost(metrics)
-    return StepResult(loss.detach(), grad_norm, metrics)
+    target_bits = batch.mask.sum() * logits.shape[-1] / logits.shape[0]
+    return StepResult(loss.detach(), grad_norm, metrics, target_bits.detach())
 
 
 def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
@@ -567,6 +569,7 @@ def _loop(run: Run, state: TrainState, progress: bool, on_step) -> Outcome:
                     continue
                 bad_in_a_row = 0
                 _clip_spike(run, state, result.grad_norm)
+                set_grad_scale(state.optimizer, result.target_bits)
                 state.optimizer.step()
                 state.sequences += cfg.batch_size * run.world_size
                 widened = state.curriculum.update(cost)
