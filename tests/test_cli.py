@@ -415,7 +415,7 @@ def test_every_task_trains_tests_and_draws_from_the_cli(tmp_path, capsys):
     sizes = {
         "repeat_copy": ["--max_sequence", "3", "--max_repeats", "3"],
         "associative_recall": ["--max_items", "3"],
-        "ngrams": ["--min_sequence", "20", "--max_sequence", "20"],
+        "ngrams": ["--min_sequence", "20", "--max_sequence", "20", "--nproc", "1"],  # one process, to capture
         "priority_sort": ["--min_items", "5", "--max_items", "5", "--sort_outputs", "3"],
     }
     for task, size in sizes.items():
@@ -923,3 +923,25 @@ def test_init_from_starts_a_new_run_from_a_trained_model_s_weights(tmp_path, cap
     ):
         code, _out, err = run(["train", *flags, *steps], tmp_path / "d", capsys)
         assert code == 2 and message in err and "Traceback" not in err, err
+
+
+def test_ngrams_trains_on_two_processes_where_there_are_two_cores(monkeypatch):
+    """The task's recommended --nproc 2 applies on the CPU, up to the cores there are, where the
+    batch splits evenly; --nproc as given always wins, and a batch it cannot split is an error."""
+    from ntmkit import cli
+    from ntmkit.options import UsageError, build_parser
+
+    def processes(argv, cores=2):
+        monkeypatch.setattr(cli, "usable_cores", lambda: cores)
+        return cli.training_processes(build_parser().parse_args(["train", *argv]))
+
+    assert processes(["--task", "ngrams"]) == 2
+    assert processes(["--task", "ngrams"], cores=1) == 1
+    assert processes(["--task", "ngrams"], cores=16) == 2
+    assert processes(["--task", "ngrams", "--batches", "7"]) == 1
+    assert processes(["--task", "ngrams", "--device", "cuda"]) == 1
+    assert processes(["--task", "ngrams", "--nproc", "1"]) == 1
+    assert processes(["--task", "copy"]) == 1
+    assert processes(["--task", "copy", "--nproc", "2"], cores=1) == 2
+    with pytest.raises(UsageError, match="--batches 7 does not split over --nproc 2"):
+        processes(["--task", "copy", "--nproc", "2", "--batches", "7"])

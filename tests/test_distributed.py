@@ -98,7 +98,7 @@ def test_cli_nproc_launches_torchrun(tmp_path):
             "--max_sequence",
             "3",
             "--batches",
-            "4",
+            "8",
             "--epochs",
             "1",
             "--steps_per_epoch",

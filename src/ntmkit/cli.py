@@ -242,16 +242,54 @@ def launch_torchrun(nproc: int, argv: list[str]) -> int:
         return 130
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def training_processes(args) -> int:
+    """How many data-parallel processes ``ntm train`` runs: ``--nproc`` as given; else the task's
+    recommended count (N-grams: 2), which applies on the CPU only, up to the cores this process
+    may use, and only where the batch splits evenly over the processes."""
+    batch = value(args, "batches")
+    if args.nproc is not None:
+        if batch % args.nproc:
+            raise UsageError(
+                f"--batches {batch} does not split over --nproc {args.nproc} processes (each takes "
+                f"batch / nproc): give a multiple of {args.nproc} or fewer processes"
+            )
+        return args.nproc
+    n = min(int(cast(int, task_recommended(args).get("nproc", 1))), usable_cores())
+    if n < 2 or value(args, "device") != "cpu" or batch % n:
+        return 1
+    return n
+
+
 def cmd_train(args, argv: list[str]) -> int:
     from .train import make_task, train
 
-    if (args.nproc or 1) > 1 and "WORLD_SIZE" not in os.environ:
-        return launch_torchrun(args.nproc, argv)
-    if int(os.environ.get("RANK", 0)) != 0:  # under torchrun only rank 0 speaks
+    # Every setting is checked here, before torchrun starts more processes, so that bad input is
+    # one line from one process.
+    launcher = "WORLD_SIZE" not in os.environ
+    if not launcher and int(os.environ["RANK"]) != 0:  # under torchrun only rank 0 speaks
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the life of the process)
     check_writable(value(args, "checkpoint_dir"), "--checkpoint_dir")
     check_writable(value(args, "train_log_dir"), "--train_log_dir")
-    kind, model_opts, task_opts, data = _settings_with_checkpoint(args)
+    said: list[str] = []
+    kind, model_opts, task_opts, data = _settings_with_checkpoint(args, say=said.append)
+    nproc = training_processes(args)
+    if nproc > 1 and launcher:
+        make_task(value(args, "task"), task_opts)
+        return launch_torchrun(nproc, argv)  # process 0 says it all again
+    for line in said:
+        print(line)
+    if nproc == 1:
+        args.nproc = 1  # a recommendation that does not apply here is not reported as used
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if value(args, "batches") % world:
+        raise UsageError(f"--batches {value(args, 'batches')} does not split over {world} processes: give a multiple")
     cfg = train_config(args, kind, model_opts, task_opts)
     task = make_task(cfg.task, cfg.task_options)
     _print_header(args, cfg, task, data)
@@ -262,10 +300,10 @@ def cmd_train(args, argv: list[str]) -> int:
     return 0
 
 
-def _settings_with_checkpoint(args) -> tuple[str, dict, dict, dict | None]:
+def _settings_with_checkpoint(args, say=print) -> tuple[str, dict, dict, dict | None]:
     """Model kind, model and task options, and the checkpoint to resume (None: a new run). When
     resuming, the checkpoint's settings fill in what the flags leave out; so do those of the model
-    a new run starts from (--init_from)."""
+    a new run starts from (--init_from). ``say`` is told which of the two it is."""
     from . import checkpoint as ckpt
     from .train import init_source
 
@@ -296,9 +334,10 @@ def _settings_with_checkpoint(args) -> tuple[str, dict, dict, dict | None]:
             f"--task {source['task']['name']} or another {flag}"
         )
     if data is None:
-        print(f"starting from the weights of {where} ({source['sequences']:,} sequences), with a fresh optimiser")
+        message = f"starting from the weights of {where} ({source['sequences']:,} sequences), with a fresh optimiser"
     else:
-        print(f"resuming from {existing} (step {data['step']}, {data['sequences']} sequences)")
+        message = f"resuming from {existing} (step {data['step']}, {data['sequences']} sequences)"
+    say(message)
     return kind, opts, {**source["task"]["options"], **topts}, data
 
 
@@ -311,7 +350,7 @@ def train_config(args, kind: str, model_opts: dict, task_opts: dict):
         task_options=task_opts,
         model=kind,
         model_options=model_opts,
-        batch_size=value(args, "batches"),
+        batch_size=value(args, "batches") // int(os.environ.get("WORLD_SIZE", 1)),  # the batch, split
         optimizer=value(args, "optimizer"),
         learning_rate=args.learning_rate,
         momentum=value(args, "momentum"),

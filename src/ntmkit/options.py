@@ -111,7 +111,8 @@ OPTIONS: tuple[Option, ...] = (
     # training
     Option("epochs", "training", "epochs; training stops earlier once the task is learned", 100, type=int),
     Option("steps_per_epoch", "training", "optimiser steps per epoch", 2000, type=int),
-    Option("batches", "training", "batch size", (T, "batch_size"), type=int),
+    Option("batches", "training", "batch size (with --nproc N, each process takes batch / N)", (T, "batch_size"),
+           type=int),
     Option("optimizer", "training", "adam, amsgrad (Adam keeping the largest second moment), rmsprop (Graves "
            "2013, as in the paper) or rmsprop-torch", (T, "optimizer"), choices=OPTIMIZERS),
     Option("learning_rate", "training", "learning rate (default 1e-3 for adam, 1e-4 for rmsprop)", type=float),
@@ -148,8 +149,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("seed", "training", "random seed; runs repeat exactly on CPU", (T, "seed"), type=int, least=0),
     Option("device", "training", "cpu, cuda or mps", (T, "device")),
     Option("threads", "training", "intra-op threads (1 is fastest for NTM-sized ops)", (T, "threads"), type=int),
-    Option("nproc", "training", "train data-parallel in N processes (launches torchrun; the batch size is "
-           "per process)", type=int),
+    Option("nproc", "training", "train data-parallel in N processes (launches torchrun; the batch is split "
+           "over them, the gradient is the mean over the whole batch; default 1, ngrams 2 on the CPU, up to the "
+           "cores there are)", type=int),
     Option("engine", "training", "auto (compiled; on a cold compile cache, eager while a helper process "
            "compiles), compiled (torch.compile of the time step before the first step; runs repeat exactly) "
            "or eager (op by op)", (T, "engine"), choices=("auto", "compiled", "eager")),

@@ -120,6 +120,7 @@ def _run(pending, running, train_args, sweep_dir, jobs, log, command, log_name, 
                 "--quiet",
                 "--threads",
                 "1",
+                *(("--nproc", "1") if command == "train" else ()),  # each seed is one process
                 "--checkpoint_dir",
                 str(d / "ck"),
                 "--train_log_dir",

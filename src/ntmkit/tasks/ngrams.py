@@ -123,8 +123,9 @@ class NGramsTask(Task):
     cost_score = None
     learned_below = 0.5
     # 200 time steps a sequence: eight of them per call of the compiled step (the same arithmetic,
-    # fewer calls; README, Speed; benchmarks/results/task_throughput.json).
-    recommended: ClassVar[dict[str, object]] = {"unroll": 8}
+    # fewer calls), and the batch split over two processes on two cores (the same gradient, the
+    # mean over the whole batch); README, Speed; benchmarks/results/task_throughput.json.
+    recommended: ClassVar[dict[str, object]] = {"unroll": 8, "nproc": 2}
 
     def __post_init__(self):
         if not 2 <= self.n <= 12:
