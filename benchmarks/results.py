@@ -294,16 +294,28 @@ def ngrams_note() -> str:
 
 # Recall attempts at one sequence per update compared along their curves: (file stem, what differs).
 RECALL_BATCH1 = [
-    ("06-ff-paper-preset-batch1", "RMSProp, focused start, gate bias -2"),
+    ("06-ff-paper-preset-batch1", "RMSProp*, focused start, gate bias -2"),
     ("11-ff-4heads-256-batch1-lr1e-4", "Adam, neutral start"),
     ("12-ff-closed-layout-4heads-256-batch1-adam1e-4", "Adam, neutral start, closed layout"),
-    ("13-ff-closed-layout-4heads-256-batch1-rmsprop1e-4", "RMSProp, neutral start, closed layout"),
-    ("14-ff-open-layout-4heads-256-batch1-rmsprop1e-4", "RMSProp, neutral start"),
-    ("15-ff-open-layout-4heads-256-batch1-rmsprop-then-3e-5", "RMSProp, neutral start; lr 3e-5 after the plateau"),
+    ("13-ff-closed-layout-4heads-256-batch1-rmsprop1e-4", "RMSProp*, neutral start, closed layout"),
+    ("14-ff-open-layout-4heads-256-batch1-rmsprop1e-4", "RMSProp*, neutral start"),
+    ("15-ff-open-layout-4heads-256-batch1-rmsprop-then-3e-5", "RMSProp*, neutral start; lr 3e-5 after the plateau"),
     ("16-ff-open-layout-4heads-256-batch1-reproduction-recipe", "PyTorch's RMSProp, linear key and add, random memory"),
     ("17-ff-open-layout-4heads-256-batch1-torch-rmsprop", "PyTorch's RMSProp, neutral start"),
-    ("18-ff-open-layout-4heads-256-batch1-rmsprop-random-memory", "RMSProp, neutral start, random memory"),
+    ("18-ff-open-layout-4heads-256-batch1-rmsprop-random-memory", "RMSProp*, neutral start, random memory"),
+    ("19-ff-open-layout-4heads-256-batch1-rmsprop-per-sequence", "RMSProp on the cost per sequence, neutral start"),
 ]
+
+# Graves' RMSProp before commit 0e44aea (rows marked *): see RMSPROP_NOTE.
+RMSPROP_NOTE = (
+    "RMSProp* marks runs of Graves' RMSProp before commit 0e44aea. Its eps (1e-4) sits inside the square "
+    "root, so the update depends on the gradient's scale; Graves differentiated a loss summed over the "
+    "sequence, while a training step here differentiates the mean over the target bits, whose gradient is "
+    "smaller by the target bits per sequence. In those runs' checkpoints the gradients' variance n - m^2 "
+    "was 1e-14-1e-6 (10-99th percentiles) against eps = 1e-4, so the update was SGD with momentum at 100 "
+    "times the learning rate, not RMSProp. Since 0e44aea the optimiser runs on the gradient of the cost "
+    "per sequence (`GravesRMSprop`, `grad_scale`), as Graves did; attempt 19 is attempt 14 with that alone."
+)
 
 
 def curve_at(sweep: dict, at: list[int]) -> list[str]:
@@ -347,7 +359,7 @@ def recall_batch1_table(rows: list[str], at: list[int]) -> list[str]:
         "over seeds of the smoothed training cost (bit errors per sequence; about 6.4 is the 2-item plateau) at "
         "the sequences shown ('-': past the shortest seed's end), and each seed's last held-out check "
         "(bit errors per sequence, 1,000 fresh sequences; '-': a run stopped before its first). The numbers in "
-        "brackets name the attempt files above:",
+        "brackets name the attempt files above. " + RMSPROP_NOTE,
         "",
         "| attempt | seeds | sequences per seed | "
         + " | ".join(f"{x // 1000}k" for x in at)

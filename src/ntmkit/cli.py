@@ -409,7 +409,7 @@ def _print_header(args, cfg, task, data: dict | None) -> None:
     if used:
         flags = " ".join(f"--{k} {v}" for k, v in used.items())
         print(f"{task.name} trains by default with {flags} (measured: see the results page); flags given win")
-    if cfg.engine == "compiled" and model_kind(kind).has_memory:
+    if (cfg.engine == "compiled" or (cfg.engine == "auto" and world > 1)) and model_kind(kind).has_memory:
         print(
             f"the first steps compile the {model_kind(kind).label}'s time step with torch.compile (about 30 s on a "
             "cold cache; "
