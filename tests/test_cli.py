@@ -822,13 +822,13 @@ def test_a_recommendation_for_one_controller_applies_to_that_controller_only(tmp
     assert ckpt.load(ckpt.latest(tmp_path / "c" / "ck"))["model_config"]["gate_bias"] == -1
 
 
-def test_feedforward_recall_trains_with_the_paper_s_optimiser_at_batch_1_and_only_the_ntm_does():
+def test_feedforward_recall_trains_with_the_measured_optimiser_at_batch_1_and_only_the_ntm_does():
     from argparse import Namespace
 
     from ntmkit.options import task_recommended
 
     ntm = task_recommended(Namespace(task="associative_recall", model=None, controller=None))
-    assert ntm["optimizer"] == "rmsprop" and ntm["batches"] == 1 and ntm["learning_rate"] == 1e-4
+    assert ntm["optimizer"] == "sgd" and ntm["batches"] == 1 and ntm["learning_rate"] == 1e-2
     assert ntm["read_heads"] == ntm["write_heads"] == 4 and ntm["controller_layers"] == 1
     assert task_recommended(Namespace(task="associative_recall", model="dnc", controller="feedforward")) == {}
     assert task_recommended(Namespace(task="associative_recall", model="ntm", controller="lstm")) == {}

@@ -148,6 +148,22 @@ def test_training_with_rmsprop_scales_by_the_target_bits_per_sequence(tmp_path):
     assert float(saved["optimizer"]["param_groups"][0]["grad_scale"]) == 12.0
 
 
+def test_rmsprop_on_gradients_far_below_eps_is_sgd_at_100_times_the_rate():
+    """What the recall recommendation was measured with: Graves' RMSProp at lr 1e-4 fed gradients
+    whose variance is far below eps steps like SGD with momentum at lr 1e-2 (the recommended sgd)."""
+    torch.manual_seed(0)
+    a, b = torch.nn.Parameter(torch.zeros(50)), torch.nn.Parameter(torch.zeros(50))
+    rms = GravesRMSprop([a], lr=1e-4, momentum=0.9)
+    sgd = make_optimizer("sgd", [b], momentum=0.9)
+    assert sgd.param_groups[0]["lr"] == 1e-2
+    for _ in range(20):
+        g = 1e-5 * torch.randn(50)
+        a.grad, b.grad = g.clone(), g.clone()
+        rms.step()
+        sgd.step()
+    assert torch.allclose(a.detach(), b.detach(), rtol=1e-3, atol=0)
+
+
 def test_make_optimizer_defaults_and_errors():
     p = [torch.nn.Parameter(torch.zeros(1))]
     assert make_optimizer("adam", p).param_groups[0]["lr"] == 1e-3

@@ -71,14 +71,15 @@ def set_grad_scale(optimizer: torch.optim.Optimizer, scale: float | torch.Tensor
             group["grad_scale"] = scale
 
 
-DEFAULT_LR = {"adam": 1e-3, "amsgrad": 1e-3, "rmsprop": 1e-4, "rmsprop-torch": 1e-4}
+DEFAULT_LR = {"adam": 1e-3, "amsgrad": 1e-3, "rmsprop": 1e-4, "rmsprop-torch": 1e-4, "sgd": 1e-2}
 OPTIMIZERS = tuple(DEFAULT_LR)
 
 
 def make_optimizer(name: str, params, lr: float | None = None, momentum: float = 0.9) -> torch.optim.Optimizer:
     """``adam`` (momentum sets beta1), ``amsgrad`` (Adam that keeps the largest second moment seen,
     so a step after a quiet stretch cannot be scaled up by a decayed one), ``rmsprop`` (Graves
-    2013) or ``rmsprop-torch`` (PyTorch's, centred)."""
+    2013), ``rmsprop-torch`` (PyTorch's, centred) or ``sgd`` (with momentum: v = momentum * v + g,
+    theta -= lr * v)."""
     if name not in DEFAULT_LR:
         raise ValueError(f"unknown optimizer {name!r}: choose one of {', '.join(OPTIMIZERS)}")
     lr = DEFAULT_LR[name] if lr is None else lr
@@ -86,6 +87,8 @@ def make_optimizer(name: str, params, lr: float | None = None, momentum: float =
         return torch.optim.Adam(params, lr=lr, betas=(momentum, 0.999), amsgrad=name == "amsgrad")
     if name == "rmsprop":
         return GravesRMSprop(params, lr=lr, momentum=momentum)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum)
     return torch.optim.RMSprop(params, lr=lr, momentum=momentum, centered=True)
 
 

@@ -114,9 +114,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("batches", "training", "batch size (with --nproc N, each process takes batch / N)", (T, "batch_size"),
            type=int),
     Option("optimizer", "training", "adam, amsgrad (Adam keeping the largest second moment), rmsprop (Graves "
-           "2013, as in the paper) or rmsprop-torch", (T, "optimizer"), choices=OPTIMIZERS),
-    Option("learning_rate", "training", "learning rate (default 1e-3 for adam, 1e-4 for rmsprop)", type=float),
-    Option("momentum", "training", "momentum (rmsprop) or beta1 (adam)", (T, "momentum"), type=float),
+           "2013, as in the paper), rmsprop-torch or sgd (with momentum)", (T, "optimizer"), choices=OPTIMIZERS),
+    Option("learning_rate", "training", "learning rate (default 1e-3 for adam, 1e-4 for rmsprop, 1e-2 for sgd)",
+           type=float),
+    Option("momentum", "training", "momentum (rmsprop, sgd) or beta1 (adam)", (T, "momentum"), type=float),
     Option("clip_grad_min", "training", "with --clip_grad_max: the gradient's global norm is clipped to "
            "max(|min|, |max|)", -_field(T, "clip_grad_norm"), type=float),
     Option("clip_grad_max", "training", "see --clip_grad_min", _field(T, "clip_grad_norm"), type=float),

@@ -44,7 +44,7 @@ class TrainConfig:
     model: str = "ntm"  # a name in ntmkit.registry.MODELS: "ntm", "dnc" or "lstm" (the baseline)
     model_options: dict = field(default_factory=dict)
     batch_size: int = 32
-    optimizer: str = "adam"  # "adam", "amsgrad", "rmsprop" (Graves 2013) or "rmsprop-torch"
+    optimizer: str = "adam"  # "adam", "amsgrad", "rmsprop" (Graves 2013), "rmsprop-torch" or "sgd"
     learning_rate: float | None = None  # None: the optimiser's own default
     momentum: float = 0.9
     clip_grad_norm: float = 10.0
