@@ -945,3 +945,26 @@ def test_ngrams_trains_on_two_processes_where_there_are_two_cores(monkeypatch):
     assert processes(["--task", "copy", "--nproc", "2"], cores=1) == 2
     with pytest.raises(UsageError, match="--batches 7 does not split over --nproc 2"):
         processes(["--task", "copy", "--nproc", "2", "--batches", "7"])
+
+
+def test_a_sweep_runs_each_seed_in_one_process(tmp_path, monkeypatch):
+    """N-grams would train on two processes by default; a sweep's seeds each get --nproc 1, so
+    --jobs 2 means two processes on two cores, not four."""
+    from ntmkit import sweep
+
+    started = []
+
+    class Done:
+        returncode = 0
+
+        def __init__(self, cmd, **kw):
+            started.append(cmd)
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(sweep.subprocess, "Popen", Done)
+    sweep._run([0, 1], {}, ["--task", "ngrams"], tmp_path, 2, lambda m: None, "train", "train.log", lambda d: [])
+    assert len(started) == 2
+    for cmd in started:
+        assert cmd[cmd.index("--nproc") + 1] == "1" and cmd[cmd.index("--task") + 1] == "ngrams"
