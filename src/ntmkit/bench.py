@@ -319,11 +319,8 @@ def main(quick: bool = False, history: str | None = None) -> int:
         if quick:
             print(f"  {f'{procs} x {threads}':>20} {rate:>9.0f}", flush=True)
             continue
-        # --batches is the whole batch, split over the processes: 32 per process, as in the rate
-        extra = ("--threads", str(threads)) + (
-            ("--nproc", str(procs), "--batches", str(32 * procs)) if procs > 1 else ()
-        )
-        r = runs[0] if (procs, threads) == (1, 1) else cold_run(0, extra=extra)
+        split = ("--nproc", str(procs), "--batches", str(32 * procs)) if procs > 1 else ()  # 32 per process
+        r = runs[0] if (procs, threads) == (1, 1) else cold_run(0, extra=("--threads", str(threads), *split))
         conv = f"{r['wall_seconds']:>11.1f} {r['learned_sequences']:>10,}" if r else f"{'not learned':>11}"
         print(f"  {f'{procs} x {threads}':>20} {rate:>9.0f} {conv}", flush=True)
 
