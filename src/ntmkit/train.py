@@ -345,7 +345,6 @@ class StepResult(NamedTuple):
     loss: torch.Tensor
     grad_norm: torch.Tensor
     metrics: dict[str, torch.Tensor]  # the task's per-batch scores and ``cost``
-    target_bits: torch.Tensor  # output bits scored per sequence: the loss is their mean
 
 
 def train_step(run: Run, state: TrainState) -> StepResult:
@@ -369,8 +368,7 @@ def train_step(run: Run, state: TrainState) -> StepResult:
     grad_norm = torch.nn.utils.clip_grad_norm_(run.params, cfg.clip_grad_norm)
     metrics = task.metrics(logits.detach(), batch)
     metrics["cost"] = task.cost(metrics)
-    target_bits = batch.mask.sum() * logits.shape[-1] / logits.shape[0]
-    return StepResult(loss.detach(), grad_norm, metrics, target_bits.detach())
+    return StepResult(loss.detach(), grad_norm, metrics)
 
 
 def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
@@ -569,7 +567,7 @@ def _loop(run: Run, state: TrainState, progress: bool, on_step) -> Outcome:
                     continue
                 bad_in_a_row = 0
                 _clip_spike(run, state, result.grad_norm)
-                set_grad_scale(state.optimizer, result.target_bits)
+                set_grad_scale(state.optimizer, result.metrics["target_bits"])  # the loss is their mean
                 state.optimizer.step()
                 state.sequences += cfg.batch_size * run.world_size
                 widened = state.curriculum.update(cost)
