@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 import os
 import statistics
 
@@ -61,16 +62,16 @@ def test_curriculum_widens_a_range_it_cannot_learn_after_its_patience():
     assert steps.index(True) == 49 and c.level == 15
 
 
-def train_with_nan_gradients(cfg, bad_calls: range) -> dict:
-    """Train with the output layer's gradient turned to NaN on the backward passes in ``bad_calls``
-    (counted from 1), through a hook on a freshly built model."""
+def train_with_nan_gradients(cfg, bad_calls: range, factor: float = float("nan")) -> dict:
+    """Train with the output layer's gradient multiplied by ``factor`` (NaN: turned to NaN) on the
+    backward passes in ``bad_calls`` (counted from 1), through a hook on a freshly built model."""
     import ntmkit.train as T
 
     calls = {"n": 0}
 
     def hook(grad):
         calls["n"] += 1
-        return grad * float("nan") if calls["n"] in bad_calls else grad
+        return grad * factor if calls["n"] in bad_calls else grad
 
     original = T.build_model
 
@@ -89,6 +90,31 @@ def train_with_nan_gradients(cfg, bad_calls: range) -> dict:
 def test_non_finite_gradient_skips_the_update(tmp_path):
     result = train_with_nan_gradients(small_config(tmp_path, max_steps=6, stop_when_learned=False), range(3, 4))
     assert result["skipped_steps"] == 1
+    assert all(torch.isfinite(p).all() for p in result["model"].parameters())
+
+
+def test_clip_grad_norm_finds_the_norm_of_a_finite_gradient_too_large_to_square_in_float32():
+    from ntmkit.optim import clip_grad_norm
+
+    def params(big: float):
+        ps = [torch.nn.Parameter(torch.zeros(100)), torch.nn.Parameter(torch.zeros(3, 3))]
+        ps[0].grad, ps[1].grad = torch.full((100,), big), torch.ones(3, 3)
+        return ps
+
+    assert not torch.isfinite(torch.nn.utils.clip_grad_norm_(params(1e20), 10.0))  # squares overflow
+    ps = params(1e20)
+    norm = clip_grad_norm(ps, 10.0)
+    assert float(norm) == pytest.approx(math.sqrt(100 * 1e40 + 9))
+    assert float(torch.cat([p.grad.flatten() for p in ps]).double().norm()) == pytest.approx(10.0)
+    assert ps[0].grad[0] == pytest.approx(1.0) and ps[1].grad[0, 0] == pytest.approx(1e-20)  # same direction
+    small = params(0.1)
+    assert float(clip_grad_norm(small, 10.0)) == pytest.approx(math.sqrt(1.0 + 9)) and small[1].grad[0, 0] == 1.0
+    assert not torch.isfinite(clip_grad_norm(params(float("inf")), 10.0))  # a non-finite entry still shows
+
+
+def test_a_huge_but_finite_gradient_is_clipped_and_applied_not_skipped(tmp_path):
+    result = train_with_nan_gradients(small_config(tmp_path, max_steps=6, stop_when_learned=False), range(3, 4), 1e30)
+    assert result["skipped_steps"] == 0 and result["sequences"] == 6 * 32
     assert all(torch.isfinite(p).all() for p in result["model"].parameters())
 
 

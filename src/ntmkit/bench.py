@@ -26,7 +26,7 @@ from typing import cast
 import torch
 
 from .models import MemoryModel
-from .optim import make_optimizer
+from .optim import clip_grad_norm, make_optimizer
 from .registry import build_model, model_kind
 from .tasks import CopyTask
 
@@ -81,7 +81,7 @@ def throughput(
         loss = task.loss(logits, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+        clip_grad_norm(net.parameters(), 10.0)
         opt.step()
 
     for _ in range(warmup):

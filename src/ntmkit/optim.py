@@ -92,6 +92,26 @@ def make_optimizer(name: str, params, lr: float | None = None, momentum: float =
     return torch.optim.RMSprop(params, lr=lr, momentum=momentum, centered=True)
 
 
+def clip_grad_norm(params, max_norm: float) -> torch.Tensor:
+    """Scale the gradients of ``params`` to a global norm of at most ``max_norm``, in place; returns
+    the norm before clipping, a float64 scalar tensor (nothing is read on the host).
+
+    ``torch.nn.utils.clip_grad_norm_`` sums the squares in the gradients' own dtype, so in float32
+    a gradient whose entries pass about 1e19 has an infinite norm although every entry is finite
+    (squares overflow at 3.4e38); its clip factor is then 0. A recurrent machine's gradient can
+    grow that far through time: measured on N-grams at batch 1, norms of 1e17-1e20 on a few steps
+    in ten thousand, each of which was called non-finite and dropped. Here the squares are summed
+    in float64, so the norm is infinite (or NaN) only when an entry is.
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros((), dtype=torch.float64)
+    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2, dtype=torch.float64)))
+    factor = (max_norm / (total + 1e-6)).clamp(max=1.0)
+    torch._foreach_mul_(grads, factor.to(grads[0].dtype))
+    return total
+
+
 class SpikeClip:
     """Clip a gradient whose norm is far above the recent ones, to ``factor`` times the median of
     the last ``window`` norms (once ``window`` steps have been seen; ``factor`` 0: off).

@@ -26,7 +26,7 @@ from .engine import compiler_available
 from .errors import ConfigError
 from .evaluate import evaluate
 from .models import MemoryModel
-from .optim import SpikeClip, make_optimizer, set_grad_scale
+from .optim import SpikeClip, clip_grad_norm, make_optimizer, set_grad_scale
 from .registry import build_model, model_kind
 from .tasks import TASKS, Task
 from .warmup import BackgroundCompile, cache_is_warm, warm_spec
@@ -365,7 +365,7 @@ def train_step(run: Run, state: TrainState) -> StepResult:
     loss = task.loss(logits, batch)
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()  # under torchrun, DistributedDataParallel averages the gradients here
-    grad_norm = torch.nn.utils.clip_grad_norm_(run.params, cfg.clip_grad_norm)
+    grad_norm = clip_grad_norm(run.params, cfg.clip_grad_norm)
     metrics = task.metrics(logits.detach(), batch)
     metrics["cost"] = task.cost(metrics)
     return StepResult(loss.detach(), grad_norm, metrics)
