@@ -236,6 +236,9 @@ BAD = [
     (["train", "--device=cuda:99"], "--device"),
     (["sweep", "--first_seed=-1"], "--first_seed must be >= 0"),
     (["train", "--unroll=0"], "--unroll must be a positive integer, got 0"),
+    (["train", "--lr_schedule=5000:1e-3,2000:1e-4"], "--lr_schedule: the sequence counts must be >= 0 and increasing"),
+    (["train", "--lr_schedule=5000:0"], "--lr_schedule: a learning rate must be a finite number > 0, got 0.0"),
+    (["train", "--lr_schedule=5000"], "--lr_schedule: '5000' is not SEQUENCES:RATE"),
 ]
 
 

@@ -65,6 +65,7 @@ CHOICES = {
     "--engine": ["compiled", "eager", "jit"],
     "--memory_init": ["constant", "random", "zeros"],
     "--preset": ["paper", "fast"],
+    "--lr_schedule": ["70000:3e-5,100000:1e-5", "1:nan", "5:1e-3,2:1e-4", "-1:1e-3", "3:", "1e3:1", "2:inf"],
     "--task": ["copy", "repeat_copy", "associative_recall", "ngrams", "priority_sort", "sort"],
 }
 

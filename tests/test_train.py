@@ -118,6 +118,31 @@ def test_a_huge_but_finite_gradient_is_clipped_and_applied_not_skipped(tmp_path)
     assert all(torch.isfinite(p).all() for p in result["model"].parameters())
 
 
+def test_lr_schedule_is_parsed_checked_and_read_by_sequences_passed():
+    from ntmkit.optim import parse_lr_schedule, scheduled_lr
+
+    schedule = parse_lr_schedule("70000:3e-5, 100000:1e-5")
+    assert schedule == ((70000, 3e-5), (100000, 1e-5))
+    assert [scheduled_lr(schedule, a, b) for a, b in ((0, 69999), (69990, 70000), (70000, 70032))] == [None, 3e-5, None]
+    assert scheduled_lr(schedule, -1, 250000) == 1e-5  # a resumed run past both: the last
+    for bad, message in (("2:1e-3,2:1e-4", "increasing"), ("1:nan", "finite"), ("1:x", "SEQUENCES:RATE")):
+        with pytest.raises(ValueError, match=message):
+            parse_lr_schedule(bad)
+
+
+def test_training_follows_the_lr_schedule_and_a_resume_takes_the_entry_it_passed(tmp_path):
+    cfg = small_config(tmp_path, max_steps=3, stop_when_learned=False, lr_schedule=((64, 1e-3), (160, 1e-4)))
+    assert train(cfg, progress=False)["learning_rate"] == pytest.approx(1e-3)  # 96 sequences: the first entry
+    assert train(dataclasses.replace(cfg, max_steps=6), progress=False)["learning_rate"] == pytest.approx(1e-4)
+    data = ckpt.load(tmp_path / "ck")
+    assert data["optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-4)
+    # A schedule given on resume: the run (192 sequences) takes the last entry it has passed.
+    resumed = dataclasses.replace(cfg, max_steps=7, lr_schedule=((100, 5e-4), (1000, 1e-5)))
+    assert train(resumed, progress=False)["learning_rate"] == pytest.approx(5e-4)
+    with pytest.raises(ConfigError, match="lr_schedule: the sequence counts must be >= 0 and increasing"):
+        train(dataclasses.replace(cfg, lr_schedule=((5, 1e-3), (5, 1e-4))), progress=False)
+
+
 def test_graves_rmsprop_matches_the_equations():
     p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
     opt = GravesRMSprop([p], lr=0.1, momentum=0.5, decay=0.9, eps=1e-4)

@@ -129,6 +129,13 @@ def _check_numbers(args) -> None:
         raise UsageError("the gradient clipping bound is 0, which would stop learning: give --clip_grad_max > 0")
     if args.lr_after_learned is not None and not args.lr_after_learned > 0:
         raise UsageError(f"--lr_after_learned must be > 0, got {args.lr_after_learned}")
+    if args.lr_schedule is not None:
+        from .optim import parse_lr_schedule
+
+        try:
+            parse_lr_schedule(args.lr_schedule)
+        except ValueError as e:
+            raise UsageError(f"--lr_schedule: {e}") from None
 
 
 def _check_device(device: str) -> None:
@@ -343,6 +350,7 @@ def _settings_with_checkpoint(args, say=print) -> tuple[str, dict, dict, dict | 
 
 def train_config(args, kind: str, model_opts: dict, task_opts: dict):
     """The :class:`ntmkit.train.TrainConfig` the command line describes."""
+    from .optim import parse_lr_schedule
     from .train import TrainConfig
 
     return TrainConfig(
@@ -353,6 +361,7 @@ def train_config(args, kind: str, model_opts: dict, task_opts: dict):
         batch_size=value(args, "batches") // int(os.environ.get("WORLD_SIZE", 1)),  # the batch, split
         optimizer=value(args, "optimizer"),
         learning_rate=args.learning_rate,
+        lr_schedule=parse_lr_schedule(args.lr_schedule) if args.lr_schedule else (),
         momentum=value(args, "momentum"),
         spike_clip=value(args, "spike_clip"),
         spike_window=value(args, "spike_window"),
@@ -401,9 +410,10 @@ def _print_header(args, cfg, task, data: dict | None) -> None:
         if data is not None
         else DEFAULT_LR[cfg.optimizer]
     )
+    schedule = "".join(f", {r:g} from {at:,} sequences" for at, r in cfg.lr_schedule)
     print(
         f"training {kind} on {task.describe()}, {n_params:,} parameters, {batch_note}, "
-        f"{cfg.optimizer} lr {lr:g}; checkpoints in {cfg.checkpoint_dir}, logs in {cfg.train_log_dir}"
+        f"{cfg.optimizer} lr {lr:g}{schedule}; checkpoints in {cfg.checkpoint_dir}, logs in {cfg.train_log_dir}"
     )
     used = {k: v for k, v in task_recommended(args).items() if getattr(args, k, None) is None}
     if used:

@@ -117,6 +117,8 @@ OPTIONS: tuple[Option, ...] = (
            "2013, as in the paper), rmsprop-torch or sgd (with momentum)", (T, "optimizer"), choices=OPTIMIZERS),
     Option("learning_rate", "training", "learning rate (default 1e-3 for adam, 1e-4 for rmsprop, 1e-2 for sgd)",
            type=float),
+    Option("lr_schedule", "training", "learning rates by sequences seen, SEQUENCES:RATE,... (e.g. "
+           "70000:3e-5,100000:1e-5: --learning_rate until 70,000 sequences, then 3e-5, from 100,000 on 1e-5)"),
     Option("momentum", "training", "momentum (rmsprop, sgd) or beta1 (adam)", (T, "momentum"), type=float),
     Option("clip_grad_min", "training", "with --clip_grad_max: the gradient's global norm is clipped to "
            "max(|min|, |max|)", -_field(T, "clip_grad_norm"), type=float),

@@ -26,7 +26,7 @@ from .engine import compiler_available
 from .errors import ConfigError
 from .evaluate import evaluate
 from .models import MemoryModel
-from .optim import SpikeClip, clip_grad_norm, make_optimizer, set_grad_scale
+from .optim import SpikeClip, check_lr_schedule, clip_grad_norm, make_optimizer, scheduled_lr, set_grad_scale
 from .registry import build_model, model_kind
 from .tasks import TASKS, Task
 from .warmup import BackgroundCompile, cache_is_warm, warm_spec
@@ -108,6 +108,10 @@ class TrainConfig:
     # far than one trained on (see the benchmarks page).
     steps_after_learned: int = 1000
     lr_after_learned: float = 0.1
+    # (sequences, rate) pairs: once the run has seen that many sequences, the learning rate becomes
+    # that rate (e.g. ((70_000, 3e-5), (100_000, 1e-5))). A resumed run takes the rate of the last
+    # entry it has passed; a rate changed since (lr_after_learned, a recovery) holds until the next.
+    lr_schedule: tuple[tuple[int, float], ...] = ()
 
 
 AUTO_MEMORY_FRACTIONS = (3 / 16, 1 / 4, 3 / 8, 1 / 2, 3 / 4, 1.0)
@@ -395,6 +399,10 @@ def check_config(cfg: TrainConfig) -> tuple[Task, dict]:
         raise ConfigError(f"unknown engine {cfg.engine!r}: choose one of {', '.join(ENGINES)}")
     if isinstance(cfg.unroll, bool) or not isinstance(cfg.unroll, int) or cfg.unroll < 1:
         raise ConfigError(f"unroll must be an integer >= 1 (time steps per compiled call), got {cfg.unroll!r}")
+    try:
+        check_lr_schedule(cfg.lr_schedule)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"lr_schedule: {e}") from None
     if cfg.spike_clip < 0 or cfg.spike_window < 1:
         raise ConfigError(
             f"spike_clip must be >= 0 (0: off) and spike_window >= 1, got {cfg.spike_clip} and {cfg.spike_window}"
@@ -466,6 +474,8 @@ def _train(cfg: TrainConfig, task: Task, model_config: dict, progress: bool, on_
         cast(MemoryModel, state.model).bound_state_gradients(cfg.state_grad_clip)
     if data is not None:
         state.restore(data, rank, device, cfg.learning_rate)
+    if (lr := scheduled_lr(cfg.lr_schedule, -1, state.sequences)) is not None:
+        state.set_learning_rate(lr)  # the entry the run has passed, fresh or resumed
     converge = task.learned_below if cfg.converge_threshold is None else cfg.converge_threshold
     params = [p for p in state.model.parameters() if p.requires_grad]
     wrapped = distributed.wrap(state.model)
@@ -570,6 +580,7 @@ def _loop(run: Run, state: TrainState, progress: bool, on_step) -> Outcome:
                 set_grad_scale(state.optimizer, result.metrics["target_bits"])  # the loss is their mean
                 state.optimizer.step()
                 state.sequences += cfg.batch_size * run.world_size
+                _follow_schedule(run, state, log)
                 widened = state.curriculum.update(cost)
                 if on_step is not None:
                     on_step(state.step, state.model)
@@ -626,6 +637,14 @@ def _final_check_due(
     if state.learned_at is not None and cfg.steps_after_learned and _polished(state, cfg):
         return True
     return state.step > first_step and not stopping and checked_at != state.step
+
+
+def _follow_schedule(run: Run, state: TrainState, log: RunLog) -> None:
+    """Set the learning rate of a schedule entry this step's sequences have just passed."""
+    lr = scheduled_lr(run.cfg.lr_schedule, state.sequences - run.cfg.batch_size * run.world_size, state.sequences)
+    if lr is not None:
+        state.set_learning_rate(lr)
+        log.note(f"learning rate {lr:.3g} from {state.sequences:,} sequences (--lr_schedule)")
 
 
 def _finished(state: TrainState, cfg: TrainConfig, outcome: Outcome) -> bool:
@@ -840,6 +859,10 @@ class RunLog:
             self.writer.add_scalar("eval/cost", result["cost"], sequences)
             if "top" in result:
                 self.writer.add_scalar("eval/cost_at_top_level", result["top"]["cost"], sequences)
+
+    def note(self, message: str) -> None:
+        if self.bar is not None:  # the progress bar's own run: not --quiet, and process 0
+            self.bar.write(message)
 
     def warn(self, message: str) -> None:
         (self.bar.write if self.bar is not None else print)(f"warning: {message}")
