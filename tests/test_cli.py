@@ -239,6 +239,9 @@ BAD = [
     (["train", "--lr_schedule=5000:1e-3,2000:1e-4"], "--lr_schedule: the sequence counts must be >= 0 and increasing"),
     (["train", "--lr_schedule=5000:0"], "--lr_schedule: a learning rate must be a finite number > 0, got 0.0"),
     (["train", "--lr_schedule=5000"], "--lr_schedule: '5000' is not SEQUENCES:RATE"),
+    (["train", "--batch_schedule=5000:0"], "--batch_schedule: a batch size must be a whole number >= 1, got 0"),
+    (["train", "--batch_schedule=5000:1.5"], "--batch_schedule: '5000:1.5' is not SEQUENCES:BATCH"),
+    (["train", "--nproc=2", "--batch_schedule=5000:33"], "--batch_schedule's batch 33 does not split over --nproc 2"),
 ]
 
 

@@ -66,6 +66,7 @@ CHOICES = {
     "--memory_init": ["constant", "random", "zeros"],
     "--preset": ["paper", "fast"],
     "--lr_schedule": ["70000:3e-5,100000:1e-5", "1:nan", "5:1e-3,2:1e-4", "-1:1e-3", "3:", "1e3:1", "2:inf"],
+    "--batch_schedule": ["100000:32", "5:0", "5:8,2:16", "7:1.5", "-3:4", "1e9:2"],
     "--task": ["copy", "repeat_copy", "associative_recall", "ngrams", "priority_sort", "sort"],
 }
 

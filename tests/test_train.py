@@ -118,16 +118,26 @@ def test_a_huge_but_finite_gradient_is_clipped_and_applied_not_skipped(tmp_path)
     assert all(torch.isfinite(p).all() for p in result["model"].parameters())
 
 
-def test_lr_schedule_is_parsed_checked_and_read_by_sequences_passed():
-    from ntmkit.optim import parse_lr_schedule, scheduled_lr
+def test_schedules_are_parsed_checked_and_read_by_sequences_passed():
+    from ntmkit import schedule
 
-    schedule = parse_lr_schedule("70000:3e-5, 100000:1e-5")
-    assert schedule == ((70000, 3e-5), (100000, 1e-5))
-    assert [scheduled_lr(schedule, a, b) for a, b in ((0, 69999), (69990, 70000), (70000, 70032))] == [None, 3e-5, None]
-    assert scheduled_lr(schedule, -1, 250000) == 1e-5  # a resumed run past both: the last
-    for bad, message in (("2:1e-3,2:1e-4", "increasing"), ("1:nan", "finite"), ("1:x", "SEQUENCES:RATE")):
+    rates = schedule.parse("70000:3e-5, 100000:1e-5", "lr")
+    assert rates == ((70000, 3e-5), (100000, 1e-5))
+    assert [schedule.passed(rates, a, b) for a, b in ((0, 69999), (69990, 70000), (70000, 70032))] == [None, 3e-5, None]
+    assert schedule.passed(rates, -1, 250000) == 1e-5  # a resumed run past both: the last
+    batches = schedule.parse("100000:32,200000:64", "batch")
+    assert batches == ((100000, 32), (200000, 64)) and all(isinstance(b, int) for _, b in batches)
+    assert [schedule.value_at(batches, n, 1) for n in (0, 99999, 100000, 10**6)] == [1, 1, 32, 64]
+    for bad, kind, message in (
+        ("2:1e-3,2:1e-4", "lr", "increasing"),
+        ("1:nan", "lr", "finite"),
+        ("1:x", "lr", "SEQUENCES:RATE"),
+        ("100:0", "batch", "whole number >= 1"),
+        ("100:2.5", "batch", "SEQUENCES:BATCH"),
+        ("-1:8", "batch", ">= 0 and increasing"),
+    ):
         with pytest.raises(ValueError, match=message):
-            parse_lr_schedule(bad)
+            schedule.parse(bad, kind)
 
 
 def test_training_follows_the_lr_schedule_and_a_resume_takes_the_entry_it_passed(tmp_path):
@@ -141,6 +151,28 @@ def test_training_follows_the_lr_schedule_and_a_resume_takes_the_entry_it_passed
     assert train(resumed, progress=False)["learning_rate"] == pytest.approx(5e-4)
     with pytest.raises(ConfigError, match="lr_schedule: the sequence counts must be >= 0 and increasing"):
         train(dataclasses.replace(cfg, lr_schedule=((5, 1e-3), (5, 1e-4))), progress=False)
+
+
+def test_training_follows_the_batch_schedule_and_a_resume_takes_the_entry_it_passed(tmp_path, monkeypatch):
+    from ntmkit.tasks.copy import CopyTask
+
+    drawn = []
+    make_batch = CopyTask.make_batch
+
+    def recording(self, batch_size, *args, **kwargs):
+        drawn.append(batch_size)
+        return make_batch(self, batch_size, *args, **kwargs)
+
+    monkeypatch.setattr(CopyTask, "make_batch", recording)
+    cfg = small_config(tmp_path, max_steps=4, stop_when_learned=False, batch_size=4, batch_schedule=((8, 16),))
+    result = train(cfg, progress=False)
+    # the training batches (the held-out check at the end draws its own)
+    assert drawn[:5] == [4, 4, 16, 16, 250] and result["sequences"] == 40 and result["batch_size"] == 16
+    drawn.clear()
+    result = train(dataclasses.replace(cfg, max_steps=6), progress=False)  # resumed past the entry
+    assert drawn[:3] == [16, 16, 250] and result["sequences"] == 72
+    with pytest.raises(ConfigError, match="batch_schedule: a batch size must be a whole number >= 1"):
+        train(dataclasses.replace(cfg, batch_schedule=((5, 0),)), progress=False)
 
 
 def test_graves_rmsprop_matches_the_equations():

@@ -129,13 +129,14 @@ def _check_numbers(args) -> None:
         raise UsageError("the gradient clipping bound is 0, which would stop learning: give --clip_grad_max > 0")
     if args.lr_after_learned is not None and not args.lr_after_learned > 0:
         raise UsageError(f"--lr_after_learned must be > 0, got {args.lr_after_learned}")
-    if args.lr_schedule is not None:
-        from .optim import parse_lr_schedule
+    from . import schedule
 
-        try:
-            parse_lr_schedule(args.lr_schedule)
-        except ValueError as e:
-            raise UsageError(f"--lr_schedule: {e}") from None
+    for kind in ("lr", "batch"):
+        if (text := getattr(args, f"{kind}_schedule")) is not None:
+            try:
+                schedule.parse(text, kind)
+            except ValueError as e:
+                raise UsageError(f"--{kind}_schedule: {e}") from None
 
 
 def _check_device(device: str) -> None:
@@ -171,6 +172,7 @@ def check_fits(args) -> None:
         and args.max_sequence is None
         and args.memory_vector_size is None
         and args.batches is None
+        and args.batch_schedule is None
     ):
         return
     kind = model_kind(value(args, "model"))
@@ -185,11 +187,12 @@ def check_fits(args) -> None:
         )
     # The state of every time step is kept for the backward pass (the memory, and a DNC's link matrix).
     steps = 2 * task.max_level + 2
-    estimate = 4 * value(args, "batches") * config.state_floats() * steps * 3
+    batch = max(all_batches(args))
+    estimate = 4 * batch * config.state_floats() * steps * 3
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
     if total and estimate > total:
         raise UsageError(
-            f"a {kind.label} with a {n} x {m} memory at batch {value(args, 'batches')} needs about "
+            f"a {kind.label} with a {n} x {m} memory at batch {batch} needs about "
             f"{estimate / 2**30:,.0f} GiB for one training step, more than this machine's "
             f"{total / 2**30:,.0f} GiB: use a smaller --memory_locations, --memory_vector_size or --batches"
         )
@@ -259,19 +262,28 @@ def usable_cores() -> int:
 def training_processes(args) -> int:
     """How many data-parallel processes ``ntm train`` runs: ``--nproc`` as given; else the task's
     recommended count (N-grams: 2), which applies on the CPU only, up to the cores this process
-    may use, and only where the batch splits evenly over the processes."""
-    batch = value(args, "batches")
+    may use, and only where the batch (each one of a --batch_schedule) splits evenly over the processes."""
+    batches = all_batches(args)
     if args.nproc is not None:
-        if batch % args.nproc:
+        if odd := [b for b in batches if b % args.nproc]:
+            flag = "--batches" if odd[0] == batches[0] else "--batch_schedule's batch"
             raise UsageError(
-                f"--batches {batch} does not split over --nproc {args.nproc} processes (each takes "
+                f"{flag} {odd[0]} does not split over --nproc {args.nproc} processes (each takes "
                 f"batch / nproc): give a multiple of {args.nproc} or fewer processes"
             )
         return args.nproc
     n = min(int(cast(int, task_recommended(args).get("nproc", 1))), usable_cores())
-    if n < 2 or value(args, "device") != "cpu" or batch % n:
+    if n < 2 or value(args, "device") != "cpu" or any(b % n for b in batches):
         return 1
     return n
+
+
+def all_batches(args) -> list[int]:
+    """The batch sizes a run takes: --batches, then those of --batch_schedule (already checked)."""
+    from . import schedule
+
+    later = schedule.parse(args.batch_schedule, "batch") if args.batch_schedule else ()
+    return [value(args, "batches")] + [b for _, b in later]
 
 
 def cmd_train(args, argv: list[str]) -> int:
@@ -350,18 +362,21 @@ def _settings_with_checkpoint(args, say=print) -> tuple[str, dict, dict, dict | 
 
 def train_config(args, kind: str, model_opts: dict, task_opts: dict):
     """The :class:`ntmkit.train.TrainConfig` the command line describes."""
-    from .optim import parse_lr_schedule
+    from . import schedule
     from .train import TrainConfig
 
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    batches = schedule.parse(args.batch_schedule, "batch") if args.batch_schedule else ()
     return TrainConfig(
         task=value(args, "task"),
         task_options=task_opts,
         model=kind,
         model_options=model_opts,
-        batch_size=value(args, "batches") // int(os.environ.get("WORLD_SIZE", 1)),  # the batch, split
+        batch_size=value(args, "batches") // world,  # the batch, split over the processes
+        batch_schedule=tuple((at, batch // world) for at, batch in batches),
         optimizer=value(args, "optimizer"),
         learning_rate=args.learning_rate,
-        lr_schedule=parse_lr_schedule(args.lr_schedule) if args.lr_schedule else (),
+        lr_schedule=schedule.parse(args.lr_schedule, "lr") if args.lr_schedule else (),
         momentum=value(args, "momentum"),
         spike_clip=value(args, "spike_clip"),
         spike_window=value(args, "spike_window"),
@@ -391,6 +406,7 @@ def train_config(args, kind: str, model_opts: dict, task_opts: dict):
 
 
 def _print_header(args, cfg, task, data: dict | None) -> None:
+    from . import schedule
     from .optim import DEFAULT_LR
     from .registry import build_model
     from .train import model_config_for
@@ -402,7 +418,7 @@ def _print_header(args, cfg, task, data: dict | None) -> None:
         f"batch {cfg.batch_size}"
         if world == 1
         else f"batch {cfg.batch_size} x {world} processes = {cfg.batch_size * world} effective"
-    )
+    ) + schedule.describe([(at, b * world) for at, b in cfg.batch_schedule], "batch ")
     lr = (
         cfg.learning_rate
         if cfg.learning_rate is not None
@@ -410,10 +426,10 @@ def _print_header(args, cfg, task, data: dict | None) -> None:
         if data is not None
         else DEFAULT_LR[cfg.optimizer]
     )
-    schedule = "".join(f", {r:g} from {at:,} sequences" for at, r in cfg.lr_schedule)
     print(
         f"training {kind} on {task.describe()}, {n_params:,} parameters, {batch_note}, "
-        f"{cfg.optimizer} lr {lr:g}{schedule}; checkpoints in {cfg.checkpoint_dir}, logs in {cfg.train_log_dir}"
+        f"{cfg.optimizer} lr {lr:g}{schedule.describe(cfg.lr_schedule)}; checkpoints in {cfg.checkpoint_dir}, "
+        f"logs in {cfg.train_log_dir}"
     )
     used = {k: v for k, v in task_recommended(args).items() if getattr(args, k, None) is None}
     if used:

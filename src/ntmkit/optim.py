@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections import deque
 
@@ -74,39 +73,6 @@ def set_grad_scale(optimizer: torch.optim.Optimizer, scale: float | torch.Tensor
 
 DEFAULT_LR = {"adam": 1e-3, "amsgrad": 1e-3, "rmsprop": 1e-4, "rmsprop-torch": 1e-4, "sgd": 1e-2}
 OPTIMIZERS = tuple(DEFAULT_LR)
-
-
-def parse_lr_schedule(text: str) -> tuple[tuple[int, float], ...]:
-    """``"70000:3e-5,100000:1e-5"`` -> ``((70000, 3e-5), (100000, 1e-5))``: from that many sequences
-    seen on, the learning rate is that value. Raises ValueError naming what is wrong."""
-    schedule = []
-    for part in text.split(","):
-        at, sep, lr = part.strip().partition(":")
-        try:
-            entry = (int(at), float(lr)) if sep else None
-        except ValueError:
-            entry = None
-        if entry is None:
-            raise ValueError(f"{part.strip()!r} is not SEQUENCES:RATE (e.g. 70000:3e-5,100000:1e-5)")
-        schedule.append(entry)
-    check_lr_schedule(schedule)
-    return tuple(schedule)
-
-
-def check_lr_schedule(schedule) -> None:
-    """Sequence counts >= 0 and increasing, rates finite and > 0; raises ValueError otherwise."""
-    for i, (at, lr) in enumerate(schedule):
-        if at < 0 or (i and at <= schedule[i - 1][0]):
-            raise ValueError(f"the sequence counts must be >= 0 and increasing, got {[a for a, _ in schedule]}")
-        if not (math.isfinite(lr) and lr > 0):
-            raise ValueError(f"a learning rate must be a finite number > 0, got {lr} at {at} sequences")
-
-
-def scheduled_lr(schedule, before: int, after: int) -> float | None:
-    """The rate of the last schedule entry that a run passes on its way from ``before`` (excluded)
-    to ``after`` (included) sequences seen, or None where it passes none."""
-    passed = [lr for at, lr in schedule if before < at <= after]
-    return passed[-1] if passed else None
 
 
 def make_optimizer(name: str, params, lr: float | None = None, momentum: float = 0.9) -> torch.optim.Optimizer:

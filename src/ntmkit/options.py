@@ -119,6 +119,8 @@ OPTIONS: tuple[Option, ...] = (
            type=float),
     Option("lr_schedule", "training", "learning rates by sequences seen, SEQUENCES:RATE,... (e.g. "
            "70000:3e-5,100000:1e-5: --learning_rate until 70,000 sequences, then 3e-5, from 100,000 on 1e-5)"),
+    Option("batch_schedule", "training", "batch sizes by sequences seen, SEQUENCES:BATCH,... (e.g. 100000:32: "
+           "--batches until 100,000 sequences, then 32; each batch size compiles the step once)"),
     Option("momentum", "training", "momentum (rmsprop, sgd) or beta1 (adam)", (T, "momentum"), type=float),
     Option("clip_grad_min", "training", "with --clip_grad_max: the gradient's global norm is clipped to "
            "max(|min|, |max|)", -_field(T, "clip_grad_norm"), type=float),

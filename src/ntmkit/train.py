@@ -21,12 +21,12 @@ from typing import NamedTuple, cast
 import torch
 
 from . import checkpoint as ckpt
-from . import distributed
+from . import distributed, schedule
 from .engine import compiler_available
 from .errors import ConfigError
 from .evaluate import evaluate
 from .models import MemoryModel
-from .optim import SpikeClip, check_lr_schedule, clip_grad_norm, make_optimizer, scheduled_lr, set_grad_scale
+from .optim import SpikeClip, clip_grad_norm, make_optimizer, set_grad_scale
 from .registry import build_model, model_kind
 from .tasks import TASKS, Task
 from .warmup import BackgroundCompile, cache_is_warm, warm_spec
@@ -112,6 +112,11 @@ class TrainConfig:
     # that rate (e.g. ((70_000, 3e-5), (100_000, 1e-5))). A resumed run takes the rate of the last
     # entry it has passed; a rate changed since (lr_after_learned, a recovery) holds until the next.
     lr_schedule: tuple[tuple[int, float], ...] = ()
+    # (sequences, batch) pairs, per process like batch_size: once the run has seen that many
+    # sequences, each step takes that batch (e.g. ((100_000, 32),): batch_size until then, 32 after;
+    # a machine that found its solution at batch 1 refines it faster at batch 32, measured on
+    # N-grams and associative recall). A resumed run takes the batch of the last entry it has passed.
+    batch_schedule: tuple[tuple[int, int], ...] = ()
 
 
 AUTO_MEMORY_FRACTIONS = (3 / 16, 1 / 4, 3 / 8, 1 / 2, 3 / 4, 1.0)
@@ -357,9 +362,9 @@ def train_step(run: Run, state: TrainState) -> StepResult:
     state.model.train()
     if cfg.batch_levels == "same":
         level = int(torch.randint(min(task.min_level, level_top), level_top + 1, (1,), generator=streams.level))
-        batch = task.make_batch(cfg.batch_size, streams.data, level=level).to(run.device)
+        batch = task.make_batch(run.batch_size, streams.data, level=level).to(run.device)
     else:
-        batch = task.make_batch(cfg.batch_size, streams.data, max_level=level_top).to(run.device)
+        batch = task.make_batch(run.batch_size, streams.data, max_level=level_top).to(run.device)
         level = int(batch.levels.max())
     if run.memory_sizes is None:
         logits, _ = run.train_model(batch.inputs)
@@ -399,10 +404,11 @@ def check_config(cfg: TrainConfig) -> tuple[Task, dict]:
         raise ConfigError(f"unknown engine {cfg.engine!r}: choose one of {', '.join(ENGINES)}")
     if isinstance(cfg.unroll, bool) or not isinstance(cfg.unroll, int) or cfg.unroll < 1:
         raise ConfigError(f"unroll must be an integer >= 1 (time steps per compiled call), got {cfg.unroll!r}")
-    try:
-        check_lr_schedule(cfg.lr_schedule)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"lr_schedule: {e}") from None
+    for kind in ("lr", "batch"):
+        try:
+            schedule.check(getattr(cfg, f"{kind}_schedule"), kind)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{kind}_schedule: {e}") from None
     if cfg.spike_clip < 0 or cfg.spike_window < 1:
         raise ConfigError(
             f"spike_clip must be >= 0 (0: off) and spike_window >= 1, got {cfg.spike_clip} and {cfg.spike_window}"
@@ -440,6 +446,7 @@ class Run:
     memory_sizes: list[int] | None
     converge_threshold: float
     params: list[torch.nn.Parameter]
+    batch_size: int  # this process's batch now (cfg.batch_size, or the batch_schedule's entry passed)
     pending_compile: BackgroundCompile | None = None  # the helper compiling the step ("auto" engine)
     compiled_from: int | None = None  # the step at which training went over to the compiled step
 
@@ -469,17 +476,18 @@ def _train(cfg: TrainConfig, task: Task, model_config: dict, progress: bool, on_
         check_matches(source, cfg.model, model_config, cfg.task, cfg.task_options, where)
         state.model.load_state_dict(source["model"])
     memory_sizes = memory_sizes_for(cfg, task, state.model)
-    pending, compiled_from = _compile(cfg, state.model, model_config, memory_sizes, device, world_size)
+    batch = schedule.value_at(cfg.batch_schedule, 0 if data is None else data["sequences"], cfg.batch_size)
+    pending, compiled_from = _compile(cfg, state.model, model_config, memory_sizes, device, world_size, batch)
     if cfg.state_grad_clip:  # check_config refused it for a model without memory
         cast(MemoryModel, state.model).bound_state_gradients(cfg.state_grad_clip)
     if data is not None:
         state.restore(data, rank, device, cfg.learning_rate)
-    if (lr := scheduled_lr(cfg.lr_schedule, -1, state.sequences)) is not None:
+    if (lr := schedule.passed(cfg.lr_schedule, -1, state.sequences)) is not None:
         state.set_learning_rate(lr)  # the entry the run has passed, fresh or resumed
     converge = task.learned_below if cfg.converge_threshold is None else cfg.converge_threshold
     params = [p for p in state.model.parameters() if p.requires_grad]
     wrapped = distributed.wrap(state.model)
-    run = Run(cfg, task, model_config, device, rank, world_size, wrapped, memory_sizes, converge, params)
+    run = Run(cfg, task, model_config, device, rank, world_size, wrapped, memory_sizes, converge, params, batch)
     run.pending_compile, run.compiled_from = pending, compiled_from
     try:
         outcome = _loop(run, state, progress, on_step)
@@ -497,10 +505,10 @@ def _train(cfg: TrainConfig, task: Task, model_config: dict, progress: bool, on_
     return _summary(cfg, state, outcome, task, rank, world_size)
 
 
-def _compile(cfg: TrainConfig, model, model_config: dict, memory_sizes, device, world_size: int):
-    """Compile a memory model's step for training as the engine says. Returns the helper process
-    compiling it in the background ("auto" on a cold cache) or None, and the step from which
-    training runs compiled (0: from the start; None: not yet, or never)."""
+def _compile(cfg: TrainConfig, model, model_config: dict, memory_sizes, device, world_size: int, batch: int):
+    """Compile a memory model's step for training (at this process's ``batch``) as the engine says.
+    Returns the helper process compiling it in the background ("auto" on a cold cache) or None, and
+    the step from which training runs compiled (0: from the start; None: not yet, or never)."""
     # torch.compile's CPU and CUDA back ends are the ones measured here; other devices (mps) run eager.
     if cfg.engine == "eager" or device.type not in ("cpu", "cuda") or not compiler_available():
         return None, None
@@ -510,7 +518,7 @@ def _compile(cfg: TrainConfig, model, model_config: dict, memory_sizes, device, 
     spec = warm_spec(
         cfg.model,
         model_config,
-        cfg.batch_size,
+        batch,
         max(memory_sizes) if vary else None,
         vary,
         torch.get_num_threads(),
@@ -579,8 +587,8 @@ def _loop(run: Run, state: TrainState, progress: bool, on_step) -> Outcome:
                 _clip_spike(run, state, result.grad_norm)
                 set_grad_scale(state.optimizer, result.metrics["target_bits"])  # the loss is their mean
                 state.optimizer.step()
-                state.sequences += cfg.batch_size * run.world_size
-                _follow_schedule(run, state, log)
+                state.sequences += run.batch_size * run.world_size
+                _follow_schedules(run, state, state.sequences - run.batch_size * run.world_size, log)
                 widened = state.curriculum.update(cost)
                 if on_step is not None:
                     on_step(state.step, state.model)
@@ -639,12 +647,15 @@ def _final_check_due(
     return state.step > first_step and not stopping and checked_at != state.step
 
 
-def _follow_schedule(run: Run, state: TrainState, log: RunLog) -> None:
-    """Set the learning rate of a schedule entry this step's sequences have just passed."""
-    lr = scheduled_lr(run.cfg.lr_schedule, state.sequences - run.cfg.batch_size * run.world_size, state.sequences)
-    if lr is not None:
+def _follow_schedules(run: Run, state: TrainState, before: int, log: RunLog) -> None:
+    """Set the learning rate and the batch of the schedule entries that this step, from ``before``
+    sequences seen, has just passed. A new batch size compiles the step once more."""
+    if (lr := schedule.passed(run.cfg.lr_schedule, before, state.sequences)) is not None:
         state.set_learning_rate(lr)
         log.note(f"learning rate {lr:.3g} from {state.sequences:,} sequences (--lr_schedule)")
+    if (batch := schedule.passed(run.cfg.batch_schedule, before, state.sequences)) is not None:
+        run.batch_size = batch
+        log.note(f"batch {batch * run.world_size} from {state.sequences:,} sequences (--batch_schedule)")
 
 
 def _finished(state: TrainState, cfg: TrainConfig, outcome: Outcome) -> bool:
@@ -753,7 +764,7 @@ def _summary(cfg: TrainConfig, state: TrainState, outcome: Outcome, task: Task, 
     return {
         "rank": rank,
         "world_size": world_size,
-        "batch_size": cfg.batch_size * world_size,
+        "batch_size": schedule.value_at(cfg.batch_schedule, state.sequences, cfg.batch_size) * world_size,
         "step": state.step,
         "sequences": state.sequences,
         "seconds": state.elapsed,
