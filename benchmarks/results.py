@@ -305,6 +305,7 @@ RECALL_BATCH1 = [
     ("17-ff-open-layout-4heads-256-batch1-torch-rmsprop", "PyTorch's RMSProp, neutral start"),
     ("18-ff-open-layout-4heads-256-batch1-rmsprop-random-memory", "RMSProp*, neutral start, random memory"),
     ("19-ff-open-layout-4heads-256-batch1-rmsprop-per-sequence", "RMSProp on the cost per sequence, neutral start"),
+    ("20-ff-batch1-then-batch32-polish", "15, then a batch-32 polish (RMSProp on the cost per sequence)"),
 ]
 
 # Graves' RMSProp before commit 0e44aea (rows marked *): see RMSPROP_NOTE.
