@@ -95,6 +95,25 @@ def _used_rows(weights: np.ndarray, margin: int = 2) -> np.ndarray:
     return (start + np.arange(count)) % n
 
 
+def stack_heads(weights: np.ndarray, rows: np.ndarray, gap: int = 1) -> np.ndarray:
+    """Every head's weighting over ``rows``, one block of rows per head, top to bottom, with ``gap``
+    rows of NaN (drawn blank) between blocks: ``weights`` ``[T, H, N]`` -> ``[H * (len(rows) + gap) - gap, T]``."""
+    t, heads, _ = weights.shape
+    blank = np.full((gap, t), np.nan)
+    blocks = [part for h in range(heads) for part in ((blank,) if h else ()) + (weights[:, h, rows].T,)]
+    return np.concatenate(blocks, axis=0)
+
+
+def _head_ticks(ax, heads: int, rows: np.ndarray, gap: int) -> None:
+    """Location ticks on a single head's panel; on a stacked one (:func:`stack_heads`), one tick per head."""
+    if heads == 1:
+        _row_ticks(ax, rows)
+        return
+    size = len(rows) + gap
+    ax.set_yticks([h * size + (len(rows) - 1) / 2 for h in range(heads)])
+    ax.set_yticklabels([f"head {h + 1}" for h in range(heads)], fontsize=7)
+
+
 def _row_ticks(ax, rows: np.ndarray) -> None:
     ticks = list(range(0, len(rows), max(1, len(rows) // 6)))
     ax.set_yticks(ticks)
@@ -112,37 +131,50 @@ def visualize(model, task: Task, batch: Batch, path) -> Path:
     if not trace:
         raise ConfigError("this model has no memory to draw (an LSTM baseline): visualize an NTM or DNC checkpoint")
     t = int(batch.lengths[0])
-    ww = trace["write_weights"][0, :t, 0].T.numpy()  # [N, T] (first write head)
-    rw = trace["read_weights"][0, :t, 0].T.numpy()
-    rows = _used_rows(np.maximum(ww, rw))
+    ww = trace["write_weights"][0, :t].numpy()  # [T, H, N]: every write head
+    rw = trace["read_weights"][0, :t].numpy()
+    rows = _used_rows(np.maximum(ww.max(axis=1), rw.max(axis=1)).T)  # the locations any head uses
     where = f"location ({rows[0]}-{rows[-1]})"
-    # (title, [rows, T] data, y label, colour map, range, rows are memory locations)
+    heads = {"write": ww.shape[1], "read": rw.shape[1]}
+    gap = max(1, len(rows) // 20)  # blank rows between heads
+
+    def weightings(kind: str) -> tuple:
+        """The panel of every ``kind`` ("write", "read") head's weighting."""
+        n, data = heads[kind], stack_heads(ww if kind == "write" else rw, rows, gap)
+        if n == 1:
+            return (f"{kind} weightings", data, where, "magma", (0, 1), kind)
+        return (f"{kind} weightings, heads 1-{n} ({where} each)", data, "", "magma", (0, 1), kind)
+
+    # (title, [rows, T] data, y label, colour map, range, the y axis: "rows" (memory locations), "write" or
+    # "read" (every such head's weighting, stacked), None (no locations))
     panels = [
-        ("input", batch.inputs[0, :t].T.numpy(), "channel", "Greys", (0, 1), False),
-        ("output", torch.sigmoid(logits[0, :t]).T.numpy() * batch.mask[0, :t].numpy(), "bit", "Greys", (0, 1), False),
-        ("adds (write head 1)", trace["add"][0, :t, 0].T.numpy(), "memory column", "RdBu_r", (-1, 1), False),
-        ("write weightings", ww[rows], where, "magma", (0, 1), True),
+        ("input", batch.inputs[0, :t].T.numpy(), "channel", "Greys", (0, 1), None),
+        ("output", torch.sigmoid(logits[0, :t]).T.numpy() * batch.mask[0, :t].numpy(), "bit", "Greys", (0, 1), None),
+        ("adds (write head 1)", trace["add"][0, :t, 0].T.numpy(), "memory column", "RdBu_r", (-1, 1), None),
+        weightings("write"),
     ]
     if "allocation" in trace:
         panels.append(
-            ("allocation weighting", trace["allocation"][0, :t].T.numpy()[rows], where, "magma", (0, 1), True)
+            ("allocation weighting", trace["allocation"][0, :t].T.numpy()[rows], where, "magma", (0, 1), "rows")
         )
-        panels.append(("usage", trace["usage"][0, :t].T.numpy()[rows], where, "viridis", (0, 1), True))
-    panels.append(("read weightings", rw[rows], where, "magma", (0, 1), True))
+        panels.append(("usage", trace["usage"][0, :t].T.numpy()[rows], where, "viridis", (0, 1), "rows"))
+    panels.append(weightings("read"))
     if "read_modes" in trace:
         modes = trace["read_modes"][0, :t].permute(1, 2, 0).reshape(-1, t).numpy()  # [R * 3, T]
-        panels.append(("read modes (backward, content, forward per read head)", modes, "mode", "Greys", (0, 1), False))
+        panels.append(("read modes (backward, content, forward per read head)", modes, "mode", "Greys", (0, 1), None))
     panels += [
-        ("reads (read head 1)", trace["read_vectors"][0, :t, 0].T.numpy(), "memory column", "RdBu_r", (-1, 1), False),
-        ("erase (write head 1)", trace["erase"][0, :t, 0].T.numpy(), "memory column", "Greys", (0, 1), False),
+        ("reads (read head 1)", trace["read_vectors"][0, :t, 0].T.numpy(), "memory column", "RdBu_r", (-1, 1), None),
+        ("erase (write head 1)", trace["erase"][0, :t, 0].T.numpy(), "memory column", "Greys", (0, 1), None),
     ]
     fig = plt.figure(figsize=(12, 1.7 * len(panels)))
     gs = fig.add_gridspec(len(panels), 2, width_ratios=[4, 1], hspace=0.6, wspace=0.15, top=0.96)
     for i, (title, data, ylabel, cmap, (lo, hi), by_row) in enumerate(panels):
         ax = fig.add_subplot(gs[i, 0])
         _panel(ax, data, title, ylabel, cmap, lo, hi)
-        if by_row:
+        if by_row == "rows":
             _row_ticks(ax, rows)
+        elif by_row is not None:
+            _head_ticks(ax, heads[by_row], rows, gap)
     ax.set_xlabel("time")
     memory = trace["memory"][0, t - 1][torch.as_tensor(rows)].numpy()  # [rows, M]
     ends = [("memory at the end", memory, "column", "RdBu_r", float(np.abs(memory).max()) or 1.0)]
