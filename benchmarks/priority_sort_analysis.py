@@ -1,0 +1,160 @@
+"""Where a priority-sort machine's cost goes, and where it writes each item.
+
+    python benchmarks/priority_sort_analysis.py [--checkpoint PATH] [--sequences 2000] [--seed 99]
+        [--out benchmarks/results/analysis/priority_sort.json]
+
+Not a timing. On fresh sequences of the training range (the shipped model unless ``--checkpoint``):
+
+- the cross-entropy bits of each output rank (1 = the highest priority), and the cost grouped by how
+  close a call the rank was: the priority gap between the item that belongs there and its nearer
+  neighbour in the sorted order;
+- for each write head, how closely the row it writes an item to follows the item's priority: the
+  Spearman rank correlation of the peak row with the priority over one sequence's items (averaged
+  over sequences), the rows per unit of priority of a least-squares line through (priority, peak
+  row), the scatter of the peak rows about that line, and the mean peak weight.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+GAP_EDGES = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 2.0)
+
+
+def neighbour_gaps(priorities: torch.Tensor, outputs: int) -> torch.Tensor:
+    """The gap between each output rank's priority and its nearer neighbour's in sorted order.
+
+    priorities: [batch, items]; returns [batch, outputs], rank 0 the highest priority (its only
+    neighbour is rank 1).
+    """
+    ordered = priorities.sort(dim=1, descending=True).values
+    below = ordered[:, :-1] - ordered[:, 1:]  # [batch, items - 1]: rank r to rank r + 1
+    above = torch.cat([torch.full_like(below[:, :1], math.inf), below[:, :-1]], dim=1)  # rank r - 1 to r
+    return torch.minimum(above, below)[:, :outputs]
+
+
+def cost_by_gap(bits: torch.Tensor, gaps: torch.Tensor, edges=GAP_EDGES) -> list[dict]:
+    """Per-rank cost grouped by neighbour gap.
+
+    bits, gaps: [batch, outputs]; returns one row per interval [edges[i], edges[i + 1]): the share of
+    ranks in it, their mean bits, and their share of the total cost.
+    """
+    rows = []
+    for lo, hi in itertools.pairwise(edges):
+        inside = (gaps >= lo) & (gaps < hi)
+        rows.append(
+            {
+                "gap_from": lo,
+                "gap_to": hi,
+                "share_of_ranks": float(inside.float().mean()),
+                "bits_per_rank": float(bits[inside].mean()) if inside.any() else None,
+                "share_of_cost": float(bits[inside].sum() / bits.sum()),
+            }
+        )
+    return rows
+
+
+def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Spearman rank correlation of each row of a with the same row of b: [batch, n] x2 -> [batch]."""
+    ra, rb = (x.argsort(dim=1).argsort(dim=1).float() for x in (a, b))
+    ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
+    return (ra * rb).sum(1) / (ra.norm(dim=1) * rb.norm(dim=1)).clamp_min(1e-12)
+
+
+def row_map(weights: torch.Tensor, priorities: torch.Tensor) -> dict:
+    """How one write head's peak row follows the priority of the item it writes.
+
+    weights: [batch, items, N], the head's weighting at each item's step; priorities: [batch, items].
+    """
+    rows = weights.argmax(-1).float()
+    x, y = priorities.flatten(), rows.flatten()
+    slope = float(((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum())
+    residual = y - (y.mean() + slope * (x - x.mean()))
+    return {
+        "spearman": float(spearman(rows, priorities).mean()),
+        "rows_per_unit_priority": slope,
+        "scatter_rows": float(residual.std()),
+        "peak_weight": float(weights.max(-1).values.mean()),
+    }
+
+
+def analyse(model, task, sequences: int, seed: int, chunk: int = 500) -> dict:
+    """The figures above for ``model`` on ``sequences`` fresh sequences of ``task`` at its most items."""
+    generator = torch.Generator().manual_seed(seed)
+    bits, gaps, heads = [], [], []
+    for start in range(0, sequences, chunk):
+        b = task.make_batch(min(chunk, sequences - start), generator, level=task.max_items)
+        with torch.no_grad():
+            logits, _, trace = model(b.inputs, return_trace=True)
+        per_step = F.binary_cross_entropy_with_logits(logits, b.targets, reduction="none").sum(-1) / math.log(2)
+        answer = b.mask > 0  # [batch, time]: the output steps, in rank order
+        bits.append(per_step[answer].view(len(b.inputs), task.outputs))
+        priorities = b.inputs[:, : task.max_items, task.bits]
+        gaps.append(neighbour_gaps(priorities, task.outputs))
+        heads.append((trace["write_weights"][:, : task.max_items], priorities))
+    all_bits, all_gaps = torch.cat(bits), torch.cat(gaps)
+    weights = torch.cat([w for w, _ in heads])  # [batch, items, heads, N]
+    priorities = torch.cat([p for _, p in heads])
+    return {
+        "cost": float(all_bits.sum(1).mean()),
+        "bits_per_rank": [float(v) for v in all_bits.mean(0)],
+        "by_gap": cost_by_gap(all_bits, all_gaps),
+        "write_heads": [row_map(weights[:, :, h], priorities) for h in range(weights.shape[2])],
+    }
+
+
+def main() -> None:
+    from ntmkit import checkpoint as ckpt
+    from ntmkit.pretrained import load_model
+    from ntmkit.registry import build_model
+    from ntmkit.tasks import TASKS
+    from ntmkit.train import make_task
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", help="a checkpoint file (default: the shipped priority-sort model)")
+    p.add_argument("--sequences", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=99, help="the fresh sequences' seed")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "analysis" / "priority_sort.json"))
+    a = p.parse_args()
+    torch.set_num_threads(1)
+    if a.checkpoint:
+        data = ckpt.load(a.checkpoint)
+        model = build_model(data["model_kind"], data["model_config"])
+        model.load_state_dict(data["model"])
+        task = make_task("priority_sort", data["task"]["options"])
+    else:
+        model, task = load_model("priority_sort"), TASKS["priority_sort"]()
+    model.eval()
+    result = {
+        "command": shlex.join(["python", "benchmarks/priority_sort_analysis.py", *sys.argv[1:]]),
+        "model": a.checkpoint or "shipped",
+        "sequences": a.sequences,
+        "seed": a.seed,
+        **analyse(model, task, a.sequences, a.seed),
+    }
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"cost {result['cost']:.2f} cross-entropy bits per sequence; by neighbour gap:")
+    for r in result["by_gap"]:
+        share = f"{r['share_of_ranks']:.1%} of ranks, {r['share_of_cost']:.1%} of cost"
+        print(f"  gap {r['gap_from']:g}-{r['gap_to']:g}: {share}")
+    for h, r in enumerate(result["write_heads"]):
+        print(f"  write head {h}: Spearman {r['spearman']:+.3f}, {r['rows_per_unit_priority']:.1f} rows per unit")
+    print(f"saved {out}")
+
+
+if __name__ == "__main__":
+    main()
