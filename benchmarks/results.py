@@ -308,6 +308,7 @@ RECALL_BATCH1 = [
     ("18-ff-open-layout-4heads-256-batch1-rmsprop-random-memory", "RMSProp*, neutral start, random memory"),
     ("19-ff-open-layout-4heads-256-batch1-rmsprop-per-sequence", "RMSProp on the cost per sequence, neutral start"),
     ("20-ff-batch1-then-batch32-polish", "15, then a batch-32 polish (RMSProp on the cost per sequence)"),
+    ("21-ff-polish-then-batch128-full-memory", "20, then a batch-128 polish with the whole memory at lr 3e-5 to 3e-6"),
 ]
 
 # Graves' RMSProp before commit 0e44aea (rows marked *): see RMSPROP_NOTE.
