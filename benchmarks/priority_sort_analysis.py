@@ -117,9 +117,8 @@ def analyse(model, task, sequences: int, seed: int, chunk: int = 500) -> dict:
 
 def main() -> None:
     from ntmkit import checkpoint as ckpt
-    from ntmkit.pretrained import load_model
+    from ntmkit.pretrained import load_pretrained
     from ntmkit.registry import build_model
-    from ntmkit.tasks import TASKS
     from ntmkit.train import make_task
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -129,14 +128,11 @@ def main() -> None:
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "analysis" / "priority_sort.json"))
     a = p.parse_args()
     torch.set_num_threads(1)
-    if a.checkpoint:
-        data = ckpt.load(a.checkpoint)
-        model = build_model(data["model_kind"], data["model_config"])
-        model.load_state_dict(data["model"])
-        task = make_task("priority_sort", data["task"]["options"])
-    else:
-        model, task = load_model("priority_sort"), TASKS["priority_sort"]()
+    data = ckpt.load(a.checkpoint) if a.checkpoint else load_pretrained("priority_sort")
+    model = build_model(data["model_kind"], data["model_config"])
+    model.load_state_dict(data["model"])
     model.eval()
+    task = make_task("priority_sort", data["task"]["options"])
     result = {
         "command": shlex.join(["python", "benchmarks/priority_sort_analysis.py", *sys.argv[1:]]),
         "model": a.checkpoint or "shipped",
