@@ -12,6 +12,7 @@ import torch
 
 from ntmkit import checkpoint as ckpt
 from ntmkit.cli import main
+from ntmkit.pretrained import export
 
 SMALL = [
     "--controller_size",
@@ -906,6 +907,10 @@ def test_init_from_starts_a_new_run_from_a_trained_model_s_weights(tmp_path, cap
     started = ckpt.load(tmp_path / "b" / "ck")
     assert started["model_config"] == source["model_config"]  # controller_size 16 etc., not the defaults
     assert started["step"] == 1  # a new run of its own, not a continuation of the source's
+    # It counts what the weights saw before it, and a model exported from it counts both runs.
+    assert started["sequences_before"] == source["sequences"] > 0
+    exported = ckpt.load(export(str(tmp_path / "b" / "ck"), "copy", tmp_path / "exported.pt"))
+    assert exported["sequences"] == started["sequences"] + source["sequences"]
     for name, value in source["model"].items():  # one step at lr 1e-12 leaves the weights where they were
         assert torch.allclose(started["model"][name], value, atol=1e-9), name
     # A fresh model of the same seed differs from the source (one step at lr 1e-3): they came from it.

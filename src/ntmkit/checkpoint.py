@@ -56,6 +56,12 @@ def model_digest(state: dict) -> str:
     return h.hexdigest()
 
 
+def trained_sequences(data: dict) -> int:
+    """All the sequences a checkpoint's weights have seen: its run's, and those of the run it started
+    from (``--init_from``), and so on back."""
+    return int(data.get("sequences", 0)) + int(data.get("sequences_before", 0))
+
+
 def stamp(payload: dict) -> dict:
     """The payload with the format, version and model digest that :func:`load` checks."""
     return {"format": FORMAT, "version": VERSION, **payload, "model_sha256": model_digest(payload["model"])}

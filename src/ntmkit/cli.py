@@ -353,7 +353,8 @@ def _settings_with_checkpoint(args, say=print) -> tuple[str, dict, dict, dict | 
             f"--task {source['task']['name']} or another {flag}"
         )
     if data is None:
-        message = f"starting from the weights of {where} ({source['sequences']:,} sequences), with a fresh optimiser"
+        seen = ckpt.trained_sequences(source)
+        message = f"starting from the weights of {where} ({seen:,} sequences), with a fresh optimiser"
     else:
         message = f"resuming from {existing} (step {data['step']}, {data['sequences']} sequences)"
     say(message)

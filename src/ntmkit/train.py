@@ -263,6 +263,7 @@ class TrainState:
     elapsed: float = 0.0  # training seconds over every run of this directory
     skipped: int = 0  # non-finite steps not applied
     learned_at: dict | None = None  # step, sequences and seconds at which the stop test first passed
+    sequences_before: int = 0  # what the weights had seen before this run (--init_from)
 
     def checkpoint(self, cfg: TrainConfig, model_config: dict, device, world_size: int, collective: bool) -> dict:
         """The checkpoint payload (``collective``: gather every process's data streams)."""
@@ -276,6 +277,7 @@ class TrainState:
             "curriculum": self.curriculum.state_dict(),
             "step": self.step,
             "sequences": self.sequences,
+            "sequences_before": self.sequences_before,
             "elapsed": self.elapsed,
             "skipped_steps": self.skipped,
             "learned_at": self.learned_at,
@@ -294,6 +296,7 @@ class TrainState:
         self.step, self.sequences = data["step"], data["sequences"]
         self.elapsed, self.skipped = data.get("elapsed", 0.0), data.get("skipped_steps", 0)
         self.learned_at = data.get("learned_at")
+        self.sequences_before = data.get("sequences_before", 0)
         norms = data.get("grad_norms", {})
         history, clipped = norms.get("history", ()), norms.get("clipped", 0)
         self.spikes = SpikeClip(self.spikes.factor, self.spikes.window, history, clipped)
@@ -475,6 +478,7 @@ def _train(cfg: TrainConfig, task: Task, model_config: dict, progress: bool, on_
         source, where = init_source(cfg.init_from)
         check_matches(source, cfg.model, model_config, cfg.task, cfg.task_options, where)
         state.model.load_state_dict(source["model"])
+        state.sequences_before = ckpt.trained_sequences(source)
     memory_sizes = memory_sizes_for(cfg, task, state.model)
     batch = schedule.value_at(cfg.batch_schedule, 0 if data is None else data["sequences"], cfg.batch_size)
     pending, compiled_from = _compile(cfg, state.model, model_config, memory_sizes, device, world_size, batch)

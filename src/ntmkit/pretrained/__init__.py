@@ -54,10 +54,11 @@ def export(checkpoint: str, task: str, destination=None) -> str:
 
     import torch
 
-    from ..checkpoint import stamp
+    from ..checkpoint import stamp, trained_sequences
 
     data = load(checkpoint)
-    keep = {k: data[k] for k in ("model_kind", "model_config", "task", "model", "step", "sequences")}
+    keep = {k: data[k] for k in ("model_kind", "model_config", "task", "model", "step")}
+    keep["sequences"] = trained_sequences(data)  # with those of the runs it started from (--init_from)
     keep["train_config"] = data.get("train_config", {})
     dst = Path(destination) if destination else Path(__file__).parent / f"{task}.pt"
     torch.save(stamp(keep), dst)
