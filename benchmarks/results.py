@@ -655,6 +655,47 @@ def sort_analysis_section(task: str) -> list[str]:
     return [*lines, ""]
 
 
+def ngrams_analysis_section(task: str) -> list[str]:
+    """Where the shipped N-grams model's excess over the optimum falls (benchmarks/ngrams_analysis.py)."""
+    data = _load(ANALYSES / f"{task}.json") if task == "ngrams" else None
+    if data is None:
+        return []
+    total = data["excess_per_sequence"]
+    late = sum(r["excess_per_sequence"] for r in data["by_window"] if r["steps_from"] >= 100)
+    early = [r for r in data["by_window"] if r["steps_to"] <= 25]
+    windows = data["by_window"]
+    thin = [r["excess_per_step"] for r in data["by_times_seen"] if not r["or_more"] and r["excess_per_step"]]
+    many = data["by_times_seen"][-1]
+    lines = [
+        f"Where the shipped model's excess falls (`{data['command']}`: {data['sequences']:,} fresh sequences, "
+        f"{total:.3f} bits per sequence above the optimal estimator on them). It grows along the sequence: the "
+        f"first {early[-1]['steps_to']} steps carry {sum(r['excess_per_sequence'] for r in early):.3f} bits, "
+        f"steps 100-200 carry {late:.3f} ({late / total:.0%}); per step it rises from "
+        f"{windows[0]['excess_per_step']:.4f} in the first {windows[0]['steps_to']} steps to "
+        f"{windows[-1]['excess_per_step']:.4f} in the last {windows[-1]['steps_to'] - windows[-1]['steps_from']}. "
+        f"Per step it is about the same ({min(thin):.4f}-{max(thin):.4f}) for contexts that came 0 to "
+        f"{len(thin) - 1} times before, and {many['excess_per_step']:.4f} where it came {many['seen']} times or "
+        "more. That points to look-ups that blur as more rows are written, more than to the arithmetic of "
+        "small counts.",
+        "",
+        "| time steps | bits above the optimum per sequence | per step |",
+        "|---|---|---|",
+        *(
+            f"| {r['steps_from']}-{r['steps_to']} | {r['excess_per_sequence']:.3f} | {r['excess_per_step']:.4f} |"
+            for r in data["by_window"]
+        ),
+        "",
+        "| times the context came before | share of steps | bits above the optimum per sequence | per step |",
+        "|---|---|---|---|",
+        *(
+            f"| {r['seen']}{' or more' if r['or_more'] else ''} | {r['share_of_steps']:.1%} | "
+            f"{r['excess_per_sequence']:.3f} | {_fmt(r['excess_per_step'])} |"
+            for r in data["by_times_seen"]
+        ),
+    ]
+    return [*lines, ""]
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
@@ -766,6 +807,7 @@ def render(tasks: list[str]) -> None:
         if task in NOTES:
             lines += [NOTES[task], ""]
         lines += sort_analysis_section(task)
+        lines += ngrams_analysis_section(task)
         if task == "associative_recall":
             lines += recall_batch1_lines()
         lines += paper_axis_section(task)
