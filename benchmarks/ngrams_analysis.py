@@ -14,11 +14,8 @@ per sequence and split two ways:
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import json
 import math
-import shlex
 import sys
 from pathlib import Path
 
@@ -112,33 +109,9 @@ def analyse(model, task, sequences: int, seed: int, chunk: int = 500) -> dict:
 
 
 def main() -> None:
-    from ntmkit import checkpoint as ckpt
-    from ntmkit.pretrained import load_pretrained
-    from ntmkit.registry import build_model
-    from ntmkit.train import make_task
+    from analysis_cli import run_analysis
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", help="a checkpoint file (default: the shipped N-grams model)")
-    p.add_argument("--sequences", type=int, default=2000)
-    p.add_argument("--seed", type=int, default=99, help="the fresh sequences' seed")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "analysis" / "ngrams.json"))
-    a = p.parse_args()
-    torch.set_num_threads(1)
-    data = ckpt.load(a.checkpoint) if a.checkpoint else load_pretrained("ngrams")
-    model = build_model(data["model_kind"], data["model_config"])
-    model.load_state_dict(data["model"])
-    model.eval()
-    task = make_task("ngrams", data["task"]["options"])
-    result = {
-        "command": shlex.join(["python", "benchmarks/ngrams_analysis.py", *sys.argv[1:]]),
-        "model": a.checkpoint or "shipped",
-        "sequences": a.sequences,
-        "seed": a.seed,
-        **analyse(model, task, a.sequences, a.seed),
-    }
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    result, out = run_analysis("ngrams", __doc__, analyse)
     print(f"{result['excess_per_sequence']:.3f} bits per sequence above the optimal estimator; by time step:")
     for r in result["by_window"]:
         print(f"  steps {r['steps_from']}-{r['steps_to']}: {r['excess_per_sequence']:.3f}")

@@ -16,11 +16,8 @@ Not a timing. On fresh sequences of the training range (the shipped model unless
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import json
 import math
-import shlex
 import sys
 from pathlib import Path
 
@@ -116,33 +113,9 @@ def analyse(model, task, sequences: int, seed: int, chunk: int = 500) -> dict:
 
 
 def main() -> None:
-    from ntmkit import checkpoint as ckpt
-    from ntmkit.pretrained import load_pretrained
-    from ntmkit.registry import build_model
-    from ntmkit.train import make_task
+    from analysis_cli import run_analysis
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", help="a checkpoint file (default: the shipped priority-sort model)")
-    p.add_argument("--sequences", type=int, default=2000)
-    p.add_argument("--seed", type=int, default=99, help="the fresh sequences' seed")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "analysis" / "priority_sort.json"))
-    a = p.parse_args()
-    torch.set_num_threads(1)
-    data = ckpt.load(a.checkpoint) if a.checkpoint else load_pretrained("priority_sort")
-    model = build_model(data["model_kind"], data["model_config"])
-    model.load_state_dict(data["model"])
-    model.eval()
-    task = make_task("priority_sort", data["task"]["options"])
-    result = {
-        "command": shlex.join(["python", "benchmarks/priority_sort_analysis.py", *sys.argv[1:]]),
-        "model": a.checkpoint or "shipped",
-        "sequences": a.sequences,
-        "seed": a.seed,
-        **analyse(model, task, a.sequences, a.seed),
-    }
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    result, out = run_analysis("priority_sort", __doc__, analyse)
     print(f"cost {result['cost']:.2f} cross-entropy bits per sequence; by neighbour gap:")
     for r in result["by_gap"]:
         share = f"{r['share_of_ranks']:.1%} of ranks, {r['share_of_cost']:.1%} of cost"
