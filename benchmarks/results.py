@@ -388,18 +388,20 @@ def recall_batch1_generalisation(attempts: list[tuple[str, str, dict]]) -> list[
             levels = levels or list(gen["bit_errors"])
             cells = " | ".join(f"{gen['bit_errors'][v]:.3g}" if v in gen["bit_errors"] else "-" for v in levels)
             seen = seed.get("logged_sequences") or seed.get("total_sequences") or 0
-            rows.append(f"| {what} ({stem[:2]}) | {seed['seed']} | {seen:,} | {cells} |")
+            scored = gen.get("sequences_per_value") or 1000
+            rows.append(f"| {what} ({stem[:2]}) | {seed['seed']} | {seen:,} | {scored:,} | {cells} |")
     if not rows or levels is None:
         return []
     return [
         "The same seeds where their checkpoints were evaluated (`ntm evaluate --values "
         + ",".join(levels)
-        + " --sequences 1000`; bit errors per sequence on fresh sequences of each number of items; 2-6 is "
+        + " --sequences 1000`, on one fresh set, or pooled over the sets `--seed 0` to `--seed 3` where the "
+        "row says 4,000; bit errors per sequence on fresh sequences of each number of items; 2-6 is "
         "the training range). The paper's feed-forward NTM: nearly perfect up to 12 items, under 1 bit "
         "per sequence at 15:",
         "",
-        "| attempt | seed | sequences | " + " | ".join(f"{v} items" for v in levels) + " |",
-        "|---|---|---|" + "---|" * len(levels),
+        "| attempt | seed | sequences | scored per value | " + " | ".join(f"{v} items" for v in levels) + " |",
+        "|---|---|---|---|" + "---|" * len(levels),
         *rows,
         "",
     ]
@@ -696,6 +698,43 @@ def ngrams_analysis_section(task: str) -> list[str]:
     return [*lines, ""]
 
 
+def recall_analysis_section(task: str) -> list[str]:
+    """Where the feed-forward recall machines miss beyond the training range (benchmarks/recall_analysis.py,
+    one JSON file per seed: analysis/associative_recall-ff-seed*.json)."""
+    files = sorted(ANALYSES.glob(f"{task}-ff-seed*.json")) if task == "associative_recall" else []
+    seeds = [(int(f.stem.rsplit("seed", 1)[1]), data) for f in files if (data := _load(f))]
+    if not seeds:
+        return []
+    first = seeds[0][1]
+    lines = [
+        "Where the feed-forward machines of the last attempt above miss as the items grow (`"
+        + first["command"].replace(first["model"], "<its last checkpoint>")
+        + f"`, {first['sequences']:,} fresh sequences per number of items and seed). Each place is the wrong bits "
+        "per sequence of the sequences whose query was that item (0: the first; 2-6 items train places 0-4). "
+        "The last two columns split the sequences by whether another item has one of the query's vectors at "
+        "the same place within the item, which a machine that finds the query by one vector alone cannot "
+        "tell apart:",
+        "",
+        "| seed | items | wrong bits per sequence | perfect | by the query's place | query unique "
+        "| query shares a vector |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for seed, data in seeds:
+        for r in data["by_items"]:
+            places = ", ".join(_fmt2(p["wrong_bits_per_sequence"]) for p in r["by_place"])
+            u = r["unique_at_every_position"]
+            lines.append(
+                f"| {seed} | {r['items']} | {r['wrong_bits_per_sequence']:.3f} | {r['perfect']:.1%} | {places} | "
+                f"{_fmt2(u['yes']['wrong_bits_per_sequence'])} ({u['yes']['share']:.0%}) | "
+                f"{_fmt2(u['no']['wrong_bits_per_sequence'])} ({u['no']['share']:.0%}) |"
+            )
+    return [*lines, ""]
+
+
+def _fmt2(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
@@ -810,6 +849,7 @@ def render(tasks: list[str]) -> None:
         lines += ngrams_analysis_section(task)
         if task == "associative_recall":
             lines += recall_batch1_lines()
+            lines += recall_analysis_section(task)
         lines += paper_axis_section(task)
         lines += curves_section(task)
         if not pretrained_path(task).is_file():
