@@ -10,7 +10,11 @@ Not a timing. On fresh sequences with a fixed number of items (the shipped model
 - by whether another stored item has the same vector as the query at the same place within the
   item (its first, second or last vector): a machine that finds the query by one of its vectors
   alone cannot tell those two items apart;
-- all of it against the number of items.
+- all of it against the number of items;
+
+and, on one sequence, where each write head writes while the items come in: a feed-forward machine
+keeps its items on a "tape" (one head writing a row per step) and other heads write elsewhere; the
+items whose tape rows another head also writes are listed.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 ITEMS = (6, 12, 15)
+SHARP = 0.1  # a write counts as landing on a row when its largest weight is at least this
 
 
 def stored_items(inputs: torch.Tensor, items: int, k: int, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,11 +78,44 @@ def split(wrong: torch.Tensor, groups: torch.Tensor, labels: list) -> list[dict]
     return rows
 
 
+def write_paths(write_weights: torch.Tensor, items: int, k: int) -> list[dict]:
+    """Where each write head writes while the items come in, on one sequence.
+
+    write_weights: [T, heads, N] of one sequence with ``items`` items (item j at steps j(k+1)+1 ..
+    j(k+1)+k). Per head: the row of its largest weight at the first and last input step, the rows it
+    moves per step (the path of its largest weight, unwrapped around the memory's ring), its mean
+    largest weight, and, for every head but the "tape" (the head that most often moves one row per
+    step, weighted by its largest weight: it writes each input in a row of its own), the items whose
+    rows on the tape it also writes with a largest weight of at least ``SHARP``.
+    """
+    steps, n = items * (k + 1), write_weights.shape[-1]
+    peak, rows = write_weights[:steps].max(-1)  # [steps, heads]
+    moves = (rows[1:] - rows[:-1] + n // 2) % n - n // 2  # one ring step: the shortest way round
+    heads = [
+        {
+            "head": h,
+            "first_row": int(rows[0, h]),
+            "last_row": int(rows[-1, h]),
+            "rows_per_step": float(moves[:, h].sum()) / (steps - 1),
+            "mean_peak": float(peak[:, h].mean()),
+        }
+        for h in range(rows.shape[1])
+    ]
+    # the tape: the head that most often moves one row at a step, weighted by how sharply it writes
+    tape = int(((moves.abs() == 1).float() * peak[1:]).mean(0).argmax())
+    item_rows = {j: set(rows[j * (k + 1) + 1 : (j + 1) * (k + 1), tape].tolist()) for j in range(items)}
+    for h, head in enumerate(heads):
+        head["tape"] = h == tape
+        written = set(rows[peak[:, h] >= SHARP, h].tolist())
+        head["writes_on_items"] = None if h == tape else [j for j, r in item_rows.items() if r & written]
+    return heads
+
+
 def analyse_items(model, task, items: int, sequences: int, generator: torch.Generator) -> dict:
     """The figures for one number of items."""
     b = task.make_batch(sequences, generator, level=items)
     with torch.no_grad():
-        logits, _ = model(b.inputs)
+        logits, _, trace = model(b.inputs, return_trace=True)
     wrong = (((logits > 0).float() != b.targets).float() * b.mask.unsqueeze(-1)).sum((1, 2))
     stored, query = stored_items(b.inputs, items, task.item_length, task.bits)
     place = query_place(stored, query)
@@ -93,6 +131,7 @@ def analyse_items(model, task, items: int, sequences: int, generator: torch.Gene
             for p in range(k)
         ],
         "unique_at_every_position": {r["group"]: r for r in split(wrong, shared.any(1).long(), ["yes", "no"])},
+        "write_paths": write_paths(trace["write_weights"][0], items, k) if "write_weights" in trace else None,
     }
 
 
@@ -126,6 +165,12 @@ def main() -> None:
                 f"  vector {s['position']}: unique {s['unique']['wrong_bits_per_sequence'] or 0:.3f} "
                 f"({s['unique']['share']:.0%}), shared {s['shared']['wrong_bits_per_sequence'] or 0:.3f} "
                 f"({s['shared']['share']:.0%})"
+            )
+        for w in r["write_paths"] or []:
+            on = "the tape" if w["tape"] else f"writes on the tape's items {w['writes_on_items']}"
+            print(
+                f"  write head {w['head']}: rows {w['first_row']} -> {w['last_row']}, {w['rows_per_step']:+.2f} "
+                f"rows per step, peak {w['mean_peak']:.2f}; {on}"
             )
         u = r["unique_at_every_position"]
         print(

@@ -45,3 +45,28 @@ def test_wrong_bits_split_by_group():
     rows = recall_analysis.split(torch.tensor([0.0, 2.0, 4.0, 1.0]), torch.tensor([0, 1, 1, 0]), ["a", "b", "c"])
     assert [r["share"] for r in rows] == [0.5, 0.5, 0.0]
     assert [r["wrong_bits_per_sequence"] for r in rows] == [0.5, 3.0, None]
+
+
+def test_write_paths_find_the_tape_and_the_items_another_head_writes_on():
+    items, k, n = 4, 3, 32
+    steps = items * (k + 1)
+    w = torch.full((steps, 2, n), 0.01)
+    for t in range(steps):
+        w[t, 0, (10 + t) % n] = 0.9  # head 0: a tape from row 10, one row per step
+        w[t, 1, 17 + t // 8] = 0.5  # head 1: sharp, slow, on rows 17 and 18
+    heads = recall_analysis.write_paths(w, items, k)
+    tape, other = heads
+    assert tape["tape"] and not other["tape"]
+    assert (tape["first_row"], tape["last_row"], tape["rows_per_step"]) == (10, 25, 1.0)
+    assert tape["mean_peak"] == pytest.approx(0.9)
+    # item 1 sits at steps 5-7 (rows 15-17), item 2 at steps 9-11 (rows 19-21): row 17 is item 1's
+    assert other["writes_on_items"] == [1]
+    assert other["rows_per_step"] == pytest.approx(1 / 15)
+
+
+def test_a_diffuse_head_writes_on_no_item():
+    w = torch.full((8, 2, 16), 0.05)
+    for t in range(8):
+        w[t, 0, t] = 0.9
+        w[t, 1, t] = 0.06  # on the tape's rows, but too faint to count
+    assert recall_analysis.write_paths(w, 2, 3)[1]["writes_on_items"] == []
