@@ -310,6 +310,11 @@ RECALL_BATCH1 = [
     ("19-ff-open-layout-4heads-256-batch1-rmsprop-per-sequence", "RMSProp on the cost per sequence, neutral start"),
     ("20-ff-batch1-then-batch32-polish", "15, then a batch-32 polish (RMSProp on the cost per sequence)"),
     ("21-ff-polish-then-batch128-full-memory", "20, then a batch-128 polish with the whole memory at lr 3e-5 to 3e-6"),
+    (
+        "22-ff-recipe-again-batch1-then-batch32",
+        "20's recipe again from the start: SGD at batch 1 to 60,000, then the polish",
+    ),
+    ("23-ff-one-write-head-batch1-then-batch32", "22 with one write head (4 read heads)"),
 ]
 
 # Graves' RMSProp before commit 0e44aea (rows marked *): see RMSPROP_NOTE.
@@ -698,35 +703,50 @@ def ngrams_analysis_section(task: str) -> list[str]:
     return [*lines, ""]
 
 
+# Recall analyses of feed-forward machines (benchmarks/recall_analysis.py), one JSON file per seed:
+# analysis/associative_recall-ff-NN-seedS.json for attempt NN.
+RECALL_ANALYSES = {
+    "22": "attempt 22 (4 write heads)",
+    "23": "attempt 23 (1 write head)",
+}
+
+
 def recall_analysis_section(task: str) -> list[str]:
-    """Where the feed-forward recall machines miss beyond the training range (benchmarks/recall_analysis.py,
-    one JSON file per seed: analysis/associative_recall-ff-seed*.json)."""
-    files = sorted(ANALYSES.glob(f"{task}-ff-seed*.json")) if task == "associative_recall" else []
-    seeds = [(int(f.stem.rsplit("seed", 1)[1]), data) for f in files if (data := _load(f))]
-    if not seeds:
+    """Where the feed-forward recall machines miss beyond the training range (benchmarks/recall_analysis.py)."""
+    runs = [
+        (label, int(f.stem.rsplit("seed", 1)[1]), data)
+        for attempt, label in RECALL_ANALYSES.items()
+        for f in sorted(ANALYSES.glob(f"{task}-ff-{attempt}-seed*.json"))
+        if task == "associative_recall" and (data := _load(f))
+    ]
+    if not runs:
         return []
-    first = seeds[0][1]
+    first = runs[0][2]
     lines = [
-        "Where the feed-forward machines of the last attempt above miss as the items grow (`"
-        + first["command"].replace(first["model"], "<its last checkpoint>")
+        "Where the feed-forward machines miss as the items grow (`"
+        + first["command"].replace(first["model"], "<the seed's last checkpoint>")
         + f"`, {first['sequences']:,} fresh sequences per number of items and seed). Each place is the wrong bits "
         "per sequence of the sequences whose query was that item (0: the first; 2-6 items train places 0-4). "
-        "The last two columns split the sequences by whether another item has one of the query's vectors at "
-        "the same place within the item, which a machine that finds the query by one vector alone cannot "
-        "tell apart:",
+        "Next, the sequences split by whether another item has one of the query's vectors at the same place "
+        "within the item, which a machine that finds the query by one vector alone cannot tell apart. The "
+        "last column is from one sequence: each machine keeps the items on a tape (one write head writing a "
+        "row per input step); it lists the items whose tape rows another write head also writes, with a "
+        "largest weight of 0.1 or more:",
         "",
-        "| seed | items | wrong bits per sequence | perfect | by the query's place | query unique "
-        "| query shares a vector |",
-        "|---|---|---|---|---|---|---|",
+        "| machine | seed | items | wrong bits per sequence | perfect | by the query's place | query unique "
+        "| query shares a vector | items another head writes on |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for seed, data in seeds:
+    for label, seed, data in runs:
         for r in data["by_items"]:
             places = ", ".join(_fmt2(p["wrong_bits_per_sequence"]) for p in r["by_place"])
             u = r["unique_at_every_position"]
+            hit = sorted({j for w in r.get("write_paths") or [] for j in w["writes_on_items"] or []})
             lines.append(
-                f"| {seed} | {r['items']} | {r['wrong_bits_per_sequence']:.3f} | {r['perfect']:.1%} | {places} | "
-                f"{_fmt2(u['yes']['wrong_bits_per_sequence'])} ({u['yes']['share']:.0%}) | "
-                f"{_fmt2(u['no']['wrong_bits_per_sequence'])} ({u['no']['share']:.0%}) |"
+                f"| {label} | {seed} | {r['items']} | {r['wrong_bits_per_sequence']:.3f} | {r['perfect']:.1%} | "
+                f"{places} | {_fmt2(u['yes']['wrong_bits_per_sequence'])} ({u['yes']['share']:.0%}) | "
+                f"{_fmt2(u['no']['wrong_bits_per_sequence'])} ({u['no']['share']:.0%}) | "
+                f"{', '.join(map(str, hit)) or 'none'} |"
             )
     return [*lines, ""]
 
