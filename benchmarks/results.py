@@ -729,9 +729,9 @@ def recall_analysis_section(task: str) -> list[str]:
         "per sequence of the sequences whose query was that item (0: the first; 2-6 items train places 0-4). "
         "Next, the sequences split by whether another item has one of the query's vectors at the same place "
         "within the item, which a machine that finds the query by one vector alone cannot tell apart. The "
-        "last column is from one sequence: each machine keeps the items on a tape (one write head writing a "
-        "row per input step); it lists the items whose tape rows another write head also writes, with a "
-        "largest weight of 0.1 or more:",
+        "last column is from one sequence: each machine keeps the items on a tape (a write head that moves on "
+        "along the rows as the inputs come, about a row per input); it lists the items whose tape rows another "
+        "write head also writes, with a largest weight of 0.1 or more (none where there is one write head):",
         "",
         "| machine | seed | items | wrong bits per sequence | perfect | by the query's place | query unique "
         "| query shares a vector | items another head writes on |",
