@@ -50,7 +50,7 @@ def join(phases: list[tuple[list[dict], dict]]) -> tuple[list[dict], dict]:
     phase's start; ``learned_at`` from the first phase that passed its stop test; the last phase's
     held-out check."""
     rows: list[dict] = []
-    offset = dict.fromkeys(OFFSET_KEYS, 0.0)
+    offset: dict[str, float] = {"step": 0, "sequences": 0, "seconds": 0.0}
     learned_at = None
     for phase_rows, summary in phases:
         rows += [{**r, **{k: r[k] + offset[k] for k in OFFSET_KEYS if k in r}} for r in phase_rows]

@@ -315,6 +315,7 @@ RECALL_BATCH1 = [
         "20's recipe again from the start: SGD at batch 1 to 60,000, then the polish",
     ),
     ("23-ff-one-write-head-batch1-then-batch32", "22 with one write head (4 read heads)"),
+    ("24-ff-one-write-head-then-batch128-full-memory", "23, then 21's batch-128 polish with the whole memory"),
 ]
 
 # Graves' RMSProp before commit 0e44aea (rows marked *): see RMSPROP_NOTE.

@@ -42,6 +42,7 @@ def test_phases_join_end_to_end_each_offset_by_what_came_before():
     third = _phase(5, 128, 1.5)
     rows, summary = join_phases.join([first, second, third])
     assert [r["sequences"] for r in rows] == [1, 100, 132, 420, 548, 1060]
+    assert all(isinstance(r["sequences"], int) and isinstance(r["step"], int) for r in rows)
     assert [r["step"] for r in rows] == [1, 100, 101, 110, 111, 115]
     assert rows[3]["seconds"] == pytest.approx(12.0)
     assert rows[3]["cost"] == pytest.approx(0.1)  # the phase's own numbers are kept
