@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from ntmkit.sweep import format_table, summarise  # noqa: E402
+from ntmkit.sweep import format_table, read_metrics, summarise  # noqa: E402
 from ntmkit.tasks import TASKS  # noqa: E402
 
 OFFSET_KEYS = ("step", "sequences", "seconds")
@@ -33,12 +33,7 @@ OFFSET_KEYS = ("step", "sequences", "seconds")
 
 def read_phase(log_dir: Path) -> tuple[list[dict], dict]:
     """One phase's logged rows and its summary.json."""
-    rows = []
-    for line in (log_dir / "metrics.jsonl").read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut short by a kill
+    rows = read_metrics(log_dir / "metrics.jsonl")
     summary_path = log_dir / "summary.json"
     if not summary_path.exists():
         raise SystemExit(f"{summary_path} is missing: that phase has not finished; let it end, then join")

@@ -145,16 +145,21 @@ def _run(pending, running, train_args, sweep_dir, jobs, log, command, log_name, 
                 )
 
 
-def read_run(run_dir: Path) -> dict:
-    """A seed's logged curve and summary."""
+def read_metrics(metrics: Path) -> list[dict]:
+    """The rows of a run's metrics.jsonl (none if it is not there yet)."""
     rows = []
-    metrics = run_dir / "logs" / "metrics.jsonl"
     if metrics.exists():
         for line in metrics.read_text().splitlines():
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
                 continue  # a line cut short by a kill
+    return rows
+
+
+def read_run(run_dir: Path) -> dict:
+    """A seed's logged curve and summary."""
+    rows = read_metrics(run_dir / "logs" / "metrics.jsonl")
     summary_path = run_dir / "logs" / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
     evaluations = sorted((run_dir / "eval").glob("evaluate_*.json")) if (run_dir / "eval").is_dir() else []
