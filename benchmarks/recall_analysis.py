@@ -111,6 +111,68 @@ def write_paths(write_weights: torch.Tensor, items: int, k: int) -> list[dict]:
     return heads
 
 
+def tape_rows(write_weights: torch.Tensor, tape: int, items: int, k: int) -> torch.Tensor:
+    """The rows the tape head writes each item on. write_weights: [B, T, heads, N]; returns [B, items, N]
+    booleans: the rows of the tape head's largest weight at the item's k steps and at the delimiter
+    after it (what a row holds may lag its input by a step, and a machine may pack items two rows
+    apart, writing over the previous item's last rows, so an item's rows are taken wide)."""
+    steps = torch.tensor([j * (k + 1) + 1 + v for j in range(items) for v in range(k + 1)])
+    rows = write_weights[:, steps, tape].argmax(-1).reshape(-1, items, k + 1)  # [B, items, k + 1]
+    hot = torch.nn.functional.one_hot(rows, write_weights.shape[-1]).bool()  # [B, items, k + 1, N]
+    return hot.any(2)
+
+
+def answer_reads(
+    read_weights: torch.Tensor,
+    write_weights: torch.Tensor,
+    mask: torch.Tensor,
+    place: torch.Tensor,
+    wrong: torch.Tensor,
+    items: int,
+    k: int,
+) -> dict:
+    """Where the reading head looks while the answer comes out, for the perfect and the wrong sequences.
+
+    read_weights: [B, T, R, N]; write_weights: [B, T, heads, N]; mask: [B, T] (1 at the answer's k
+    steps); place: [B] the query's item; wrong: [B] wrong bits; every sequence has ``items`` items of
+    ``k`` vectors. The reading head is the read head that puts the most weight on written rows at
+    the answer's steps (a machine may also keep a head counting steps on rows it never writes). Its
+    weighting at each answer step splits into the rows the tape wrote the answer (the item after the
+    query) on (:func:`tape_rows`), the rows it wrote the other items on, rows no write head
+    wrote with a weight of at least ``SHARP`` before the answer (the learned initial memory:
+    "unwritten"), and the rest (written rows off the items: delimiters, the query); each part is
+    averaged over the answer's steps, then over the sequences of each group.
+    """
+    b = read_weights.shape[0]
+    answer_steps = mask[0].nonzero().flatten()
+    written = (write_weights[:, : int(answer_steps[0])] >= SHARP).any(2).any(1)  # [B, N]
+    reads = read_weights[:, answer_steps]  # [B, k, R, N]
+    reader = int((reads * written[:, None, None]).sum(-1).mean((0, 1)).argmax())
+    tape = write_paths(write_weights[0, : items * (k + 1)], items, k)
+    tape_head = next(w["head"] for w in tape if w["tape"])
+    on_items = tape_rows(write_weights, tape_head, items, k)  # [B, items, N]
+    answer = on_items[torch.arange(b), place + 1]
+    other = on_items.any(1) & ~answer
+    unwritten = ~written & ~answer & ~other
+    rest = ~(answer | other | unwritten)
+    w = reads[:, :, reader]  # [B, k, N]
+    parts = {
+        name: (w * rows.unsqueeze(1)).sum(-1).mean(1)
+        for name, rows in (("answer", answer), ("other_items", other), ("unwritten", unwritten), ("rest", rest))
+    }
+    groups = {"perfect": wrong == 0, "wrong": wrong > 0}
+    return {
+        "reading_head": reader,
+        **{
+            group: {
+                "share": float(inside.float().mean()),
+                **{p: float(v[inside].mean()) if inside.any() else None for p, v in parts.items()},
+            }
+            for group, inside in groups.items()
+        },
+    }
+
+
 def analyse_items(model, task, items: int, sequences: int, generator: torch.Generator) -> dict:
     """The figures for one number of items."""
     b = task.make_batch(sequences, generator, level=items)
@@ -132,6 +194,11 @@ def analyse_items(model, task, items: int, sequences: int, generator: torch.Gene
         ],
         "unique_at_every_position": {r["group"]: r for r in split(wrong, shared.any(1).long(), ["yes", "no"])},
         "write_paths": write_paths(trace["write_weights"][0], items, k) if "write_weights" in trace else None,
+        "answer_reads": (
+            answer_reads(trace["read_weights"], trace["write_weights"], b.mask, place, wrong, items, k)
+            if "write_weights" in trace
+            else None
+        ),
     }
 
 
@@ -172,6 +239,14 @@ def main() -> None:
                 f"  write head {w['head']}: rows {w['first_row']} -> {w['last_row']}, {w['rows_per_step']:+.2f} "
                 f"rows per step, peak {w['mean_peak']:.2f}; {on}"
             )
+        for group in ("perfect", "wrong"):
+            a = (r["answer_reads"] or {}).get(group) or {}
+            if a.get("answer") is not None:
+                print(
+                    f"  {group} ({a['share']:.1%}): read head {r['answer_reads']['reading_head']} puts "
+                    f"{a['answer']:.2f} on the answer's rows, {a['other_items']:.2f} on other items', "
+                    f"{a['unwritten']:.2f} on unwritten rows, {a['rest']:.2f} elsewhere"
+                )
         u = r["unique_at_every_position"]
         print(
             f"  unique at every position: {u['yes']['wrong_bits_per_sequence'] or 0:.3f} ({u['yes']['share']:.0%}); "

@@ -710,6 +710,7 @@ def ngrams_analysis_section(task: str) -> list[str]:
 RECALL_ANALYSES = {
     "22": "attempt 22 (4 write heads)",
     "23": "attempt 23 (1 write head)",
+    "24": "attempt 24 (1 write head, polished)",
 }
 
 
@@ -750,6 +751,38 @@ def recall_analysis_section(task: str) -> list[str]:
                 f"{_fmt2(u['no']['wrong_bits_per_sequence'])} ({u['no']['share']:.0%}) | "
                 f"{', '.join(map(str, hit)) or 'none'} |"
             )
+    return [*lines, "", *answer_reads_table(runs)]
+
+
+def answer_reads_table(runs: list[tuple[str, int, dict]]) -> list[str]:
+    """Where the reading head looks while the answer comes out, perfect sequences against wrong ones
+    (the analyses that measured it)."""
+    rows = [(label, seed, r) for label, seed, data in runs for r in data["by_items"] if r.get("answer_reads")]
+    if not rows:
+        return []
+    lines = [
+        "While the answer comes out: the read head that puts the most weight on written rows, and how its "
+        "weighting splits between the rows the tape wrote the answer on (the item's steps and the delimiter "
+        "after it), the rows of the other items, rows no write head wrote with a weight of 0.1 or more (the "
+        "learned initial memory) and the rest (delimiters, the query), averaged over the answer's steps; the "
+        "sequences answered perfectly against those with a wrong bit:",
+        "",
+        "| machine | seed | items | head | wrong sequences | perfect: answer / other items / unwritten / rest "
+        "| wrong: answer / other items / unwritten / rest |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def parts(group: dict) -> str:
+        if group.get("answer") is None:
+            return "-"
+        return " / ".join(f"{group[p]:.2f}" for p in ("answer", "other_items", "unwritten", "rest"))
+
+    for label, seed, r in rows:
+        a = r["answer_reads"]
+        lines.append(
+            f"| {label} | {seed} | {r['items']} | {a['reading_head']} | {a['wrong']['share']:.1%} | "
+            f"{parts(a['perfect'])} | {parts(a['wrong'])} |"
+        )
     return [*lines, ""]
 
 

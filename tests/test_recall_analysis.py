@@ -70,3 +70,34 @@ def test_a_diffuse_head_writes_on_no_item():
         w[t, 0, t] = 0.9
         w[t, 1, t] = 0.06  # on the tape's rows, but too faint to count
     assert recall_analysis.write_paths(w, 2, 3)[1]["writes_on_items"] == []
+
+
+def test_answer_reads_split_the_reading_heads_weight_by_kind_of_row():
+    items, k, n, steps = 2, 2, 16, 12  # items at steps 1-2 (+3) and 4-5 (+6), query 7-8, answer 10-11
+    write = torch.full((2, steps, 1, n), 0.01)
+    for t in range(steps):
+        write[:, t, 0, t] = 0.9  # the tape: row t at step t
+    read = torch.zeros(2, steps, 2, n)
+    read[:, :, 0, 14] = 1.0  # head 0 counts on a row no head writes: sharp, but not the reader
+    read[0, 10, 1, 5] = read[0, 11, 1, 6] = 1.0  # seq 0 reads item 1's rows (the answer), a step late
+    read[1, 10:, 1, 15] = 0.6  # seq 1: an unwritten row and item 0's first row
+    read[1, 10:, 1, 1] = 0.4
+    mask = torch.zeros(2, steps)
+    mask[:, 10:] = 1
+    out = recall_analysis.answer_reads(read, write, mask, torch.tensor([0, 0]), torch.tensor([0.0, 5.0]), items, k)
+    assert out["reading_head"] == 1
+    assert out["perfect"]["share"] == 0.5 and out["wrong"]["share"] == 0.5
+    assert (out["perfect"]["answer"], out["perfect"]["other_items"], out["perfect"]["unwritten"]) == (1.0, 0.0, 0.0)
+    assert out["wrong"]["answer"] == 0.0
+    assert out["wrong"]["other_items"] == pytest.approx(0.4)
+    assert out["wrong"]["unwritten"] == pytest.approx(0.6)
+    assert out["wrong"]["rest"] == pytest.approx(0.0)
+
+
+def test_tape_rows_mark_each_items_rows_and_the_delimiter_after_it():
+    write = torch.zeros(1, 9, 2, 10)
+    for t in range(9):
+        write[0, t, 1, (2 * t) % 10] = 1.0  # head 1: two rows per step
+    rows = recall_analysis.tape_rows(write, 1, 2, 3)  # items at steps 1-3 and 5-7, delimiters at 4 and 8
+    assert rows[0, 0].nonzero().flatten().tolist() == [2, 4, 6, 8]
+    assert rows[0, 1].nonzero().flatten().tolist() == [0, 2, 4, 6]  # rows 10-16 wrap round
