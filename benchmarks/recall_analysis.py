@@ -12,6 +12,9 @@ Not a timing. On fresh sequences with a fixed number of items (the shipped model
   alone cannot tell those two items apart;
 - all of it against the number of items;
 
+where the reading head looks while the answer comes out (the answer's rows on the tape, other
+items' rows, rows no head wrote), the perfect sequences against the wrong ones;
+
 and, on one sequence, where each write head writes while the items come in: a feed-forward machine
 keeps its items on a "tape" (one head writing a row per step) and other heads write elsewhere; the
 items whose tape rows another head also writes are listed.
