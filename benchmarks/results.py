@@ -317,6 +317,10 @@ RECALL_BATCH1 = [
     ("23-ff-one-write-head-batch1-then-batch32", "22 with one write head (4 read heads)"),
     ("24-ff-one-write-head-then-batch128-full-memory", "23, then 21's batch-128 polish with the whole memory"),
     ("25-ff-one-write-head-then-batch256-polish", "24, then a batch-256 polish at lr 1e-5 to 3e-6"),
+    (
+        "26-ff-one-write-head-whole-memory-from-the-start",
+        "24 with the whole memory in every phase (`--memory_sizes full`)",
+    ),
     ("27-ff-one-write-head-then-batch256-polish-on-6-items", "25's polish on 6 items only (`--min_items 6`)"),
 ]
 
@@ -712,6 +716,7 @@ RECALL_ANALYSES = {
     "22": "attempt 22 (4 write heads)",
     "23": "attempt 23 (1 write head)",
     "24": "attempt 24 (1 write head, polished)",
+    "26": "attempt 26 (1 write head, whole memory throughout)",
 }
 
 
