@@ -740,11 +740,12 @@ def recall_analysis_section(task: str) -> list[str]:
         "within the item, which a machine that finds the query by one vector alone cannot tell apart. The "
         "last column is from one sequence: each machine keeps the items on a tape (a write head that moves on "
         "along the rows as the inputs come, about a row per input); it lists the items whose tape rows another "
-        "write head also writes, with a largest weight of 0.1 or more (none where there is one write head):",
+        "write head also writes, with a largest weight of 0.1 or more (none where there is one write head), and the "
+        "rows the tape moves per step with its mean largest weight:",
         "",
         "| machine | seed | items | wrong bits per sequence | perfect | by the query's place | query unique "
-        "| query shares a vector | items another head writes on |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| query shares a vector | items another head writes on | tape: rows per step (peak) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, seed, data in runs:
         for r in data["by_items"]:
@@ -755,9 +756,14 @@ def recall_analysis_section(task: str) -> list[str]:
                 f"| {label} | {seed} | {r['items']} | {r['wrong_bits_per_sequence']:.3f} | {r['perfect']:.1%} | "
                 f"{places} | {_fmt2(u['yes']['wrong_bits_per_sequence'])} ({u['yes']['share']:.0%}) | "
                 f"{_fmt2(u['no']['wrong_bits_per_sequence'])} ({u['no']['share']:.0%}) | "
-                f"{', '.join(map(str, hit)) or 'none'} |"
+                f"{', '.join(map(str, hit)) or 'none'} | {_tape(r.get('write_paths'))} |"
             )
     return [*lines, "", *answer_reads_table(runs)]
+
+
+def _tape(paths: list[dict] | None) -> str:
+    tape = next((w for w in paths or [] if w["tape"]), None)
+    return "-" if tape is None else f"{tape['rows_per_step']:+.2f} ({tape['mean_peak']:.2f})"
 
 
 def answer_reads_table(runs: list[tuple[str, int, dict]]) -> list[str]:

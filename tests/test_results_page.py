@@ -39,3 +39,12 @@ def test_answer_reads_table_has_a_row_per_measured_item_count():
 
 def test_no_table_without_the_figure():
     assert results.answer_reads_table([("attempt 22", 0, {"by_items": [{"items": 6}]})]) == []
+
+
+def test_the_tape_column_gives_the_tape_heads_rows_per_step_and_peak():
+    paths = [
+        {"head": 0, "tape": False, "rows_per_step": 0.1, "mean_peak": 0.3},
+        {"head": 1, "tape": True, "rows_per_step": -0.53, "mean_peak": 0.969},
+    ]
+    assert results._tape(paths) == "-0.53 (0.97)"
+    assert results._tape(None) == "-"
