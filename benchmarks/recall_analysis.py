@@ -131,19 +131,21 @@ def answer_reads(
     mask: torch.Tensor,
     place: torch.Tensor,
     wrong: torch.Tensor,
+    tape: int,
     items: int,
     k: int,
 ) -> dict:
     """Where the reading head looks while the answer comes out, for the perfect and the wrong sequences.
 
     read_weights: [B, T, R, N]; write_weights: [B, T, heads, N]; mask: [B, T] (1 at the answer's k
-    steps); place: [B] the query's item; wrong: [B] wrong bits; every sequence has ``items`` items of
-    ``k`` vectors. The reading head is the read head that puts the most weight on written rows at
-    the answer's steps (a machine may also keep a head counting steps on rows it never writes). Its
-    weighting at each answer step splits into the rows the tape wrote the answer (the item after the
-    query) on (:func:`tape_rows`), the rows it wrote the other items on, rows no write head
-    wrote with a weight of at least ``SHARP`` before the answer (the learned initial memory:
-    "unwritten"), and the rest (written rows off the items: delimiters, the query); each part is
+    steps); place: [B] the query's item; wrong: [B] wrong bits; tape: the tape head (see
+    :func:`write_paths`); every sequence has ``items`` items of ``k`` vectors. The reading head is
+    the read head that puts the most weight on written rows at the answer's steps (a machine may
+    also keep a head counting steps on rows it never writes). Its weighting at each answer step
+    splits into the rows the tape wrote the answer (the item after the query) on
+    (:func:`tape_rows`), the rows it wrote the other items on, rows no write head wrote with a
+    weight of at least ``SHARP`` before the answer (the learned initial memory: "unwritten"), and
+    the rest (written rows off the items: delimiters, the query); each part is
     averaged over the answer's steps, then over the sequences of each group.
     """
     b = read_weights.shape[0]
@@ -151,9 +153,7 @@ def answer_reads(
     written = (write_weights[:, : int(answer_steps[0])] >= SHARP).any(2).any(1)  # [B, N]
     reads = read_weights[:, answer_steps]  # [B, k, R, N]
     reader = int((reads * written[:, None, None]).sum(-1).mean((0, 1)).argmax())
-    tape = write_paths(write_weights[0, : items * (k + 1)], items, k)
-    tape_head = next(w["head"] for w in tape if w["tape"])
-    on_items = tape_rows(write_weights, tape_head, items, k)  # [B, items, N]
+    on_items = tape_rows(write_weights, tape, items, k)  # [B, items, N]
     answer = on_items[torch.arange(b), place + 1]
     other = on_items.any(1) & ~answer
     unwritten = ~written & ~answer & ~other
@@ -186,6 +186,8 @@ def analyse_items(model, task, items: int, sequences: int, generator: torch.Gene
     place = query_place(stored, query)
     shared = shared_vectors(stored, place)
     k = task.item_length
+    paths = write_paths(trace["write_weights"][0], items, k) if "write_weights" in trace else None
+    tape = next(w["head"] for w in paths if w["tape"]) if paths else 0
     return {
         "items": items,
         "wrong_bits_per_sequence": float(wrong.mean()),
@@ -196,10 +198,10 @@ def analyse_items(model, task, items: int, sequences: int, generator: torch.Gene
             for p in range(k)
         ],
         "unique_at_every_position": {r["group"]: r for r in split(wrong, shared.any(1).long(), ["yes", "no"])},
-        "write_paths": write_paths(trace["write_weights"][0], items, k) if "write_weights" in trace else None,
+        "write_paths": paths,
         "answer_reads": (
-            answer_reads(trace["read_weights"], trace["write_weights"], b.mask, place, wrong, items, k)
-            if "write_weights" in trace
+            answer_reads(trace["read_weights"], trace["write_weights"], b.mask, place, wrong, tape, items, k)
+            if paths
             else None
         ),
     }

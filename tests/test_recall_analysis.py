@@ -84,7 +84,7 @@ def test_answer_reads_split_the_reading_heads_weight_by_kind_of_row():
     read[1, 10:, 1, 1] = 0.4
     mask = torch.zeros(2, steps)
     mask[:, 10:] = 1
-    out = recall_analysis.answer_reads(read, write, mask, torch.tensor([0, 0]), torch.tensor([0.0, 5.0]), items, k)
+    out = recall_analysis.answer_reads(read, write, mask, torch.tensor([0, 0]), torch.tensor([0.0, 5.0]), 0, items, k)
     assert out["reading_head"] == 1
     assert out["perfect"]["share"] == 0.5 and out["wrong"]["share"] == 0.5
     assert (out["perfect"]["answer"], out["perfect"]["other_items"], out["perfect"]["unwritten"]) == (1.0, 0.0, 0.0)
