@@ -286,6 +286,26 @@ def test_focused_initial_weighting_and_gate_bias():
         small(init_weighting="peaked")
 
 
+def test_shift_bias_starts_every_head_as_a_tape_moving_one_row_forward():
+    ntm = small(memory_locations=6, read_heads=2, write_heads=1, shift_bias=3.0, gate_bias=-20.0)
+    heads = ntm.cell.heads
+    raw = heads.projection(torch.zeros(1, 6))  # zero controller output: the biases alone
+    raw_w, raw_r = raw.split([heads.write_size, 2 * heads.read_size], dim=-1)
+    shift_w = head_activations(raw_w.view(1, 1, heads.write_size), 3, 1, write=True)[3]
+    shift_r = head_activations(raw_r.view(1, 2, heads.read_size), 3, 1, write=False)[3]
+    e3 = torch.exp(torch.tensor(3.0))
+    expected = torch.stack([1 / (e3 + 2), 1 / (e3 + 2), e3 / (e3 + 2)])  # shifts -1, 0, +1
+    assert torch.allclose(shift_w, expected.expand(1, 1, 3)) and torch.allclose(shift_r, expected.expand(1, 2, 3))
+    # the gate biases are where they were: a bias on the shift columns does not move them
+    assert torch.allclose(raw_w[0, heads.gate_columns()[0]], torch.tensor(-20.0))
+    wide = small(memory_locations=6, shift_range=2, shift_bias=3.0).cell.heads  # shifts -2 .. +2
+    raw = wide.projection(torch.zeros(1, 6))[:, : wide.write_size]
+    shift = head_activations(raw.view(1, 1, wide.write_size), 3, 2, write=True)[3]
+    assert torch.allclose(shift[0, 0], torch.softmax(torch.tensor([0.0, 0.0, 0.0, 3.0, 0.0]), dim=0))
+    with pytest.raises(ConfigError, match="shift_bias"):
+        small(shift_bias=float("nan"))
+
+
 def test_lstm_baseline_state_is_taken_at_each_samples_length():
     torch.manual_seed(0)
     lstm = LSTMBaseline(4, 3, hidden_size=5, num_layers=2)

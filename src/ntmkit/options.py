@@ -96,6 +96,8 @@ OPTIONS: tuple[Option, ...] = (
            "(unbounded)", (N, "head_vectors"), choices=("tanh", "linear")),
     Option("gate_bias", "model", "initial bias of the heads' interpolation gates (negative: favour "
            "location-based moves at the start)", (N, "gate_bias"), type=float),
+    Option("shift_bias", "model", "initial bias of the heads' shift logit for one row forward (positive: "
+           "start as a tape that moves one row per step; 3 puts 0.91 on +1)", (N, "shift_bias"), type=float),
     Option("learn_r_bias", "model", "learn the initial read vectors (--no-learn_r_bias keeps them fixed)",
            (N, "learn_r_bias"), action="bool"),
     Option("learn_w_bias", "model", "learn the initial head weightings (--no-learn_w_bias keeps them fixed)",

@@ -62,6 +62,7 @@ MODELS: dict[str, ModelKind] = {
             "memory_init",
             "init_weighting",
             "gate_bias",
+            "shift_bias",
             "head_vectors",
             "learn_r_bias",
             "learn_w_bias",

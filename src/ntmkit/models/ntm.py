@@ -61,6 +61,10 @@ class NTMConfig(ModelConfig):
     # Initial bias of every head's interpolation gate (eq. 7): negative values start the heads
     # favouring location-based moves over content lookups (sigmoid(-2) = 0.12).
     gate_bias: float = -2.0
+    # Initial bias of every head's logit for a shift of one row forward (eq. 8's +1 entry), the
+    # other shift logits' biases set to 0: positive values start the heads as a tape that moves
+    # one row per step (softmax([0, 0, 3]) puts 0.91 on +1); 0 leaves the default random biases.
+    shift_bias: float = 0.0
     # The heads' key and add vectors: "tanh" bounds them to (-1, 1), the advice of the field's
     # implementations; "linear" leaves them unbounded, as the paper states no range for them.
     # Measured on feed-forward recall at batch 1: with "linear" one seed of two blew up and
@@ -86,7 +90,7 @@ class NTMConfig(ModelConfig):
             raise ConfigError(
                 f"init_weighting must be one of {', '.join(INIT_WEIGHTINGS)}, got {self.init_weighting!r}"
             )
-        for name in ("init_focus", "gate_bias"):
+        for name in ("init_focus", "gate_bias", "shift_bias"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ConfigError(f"{name} must be a finite number, got {value!r}")
@@ -125,6 +129,7 @@ class NTMCell(MemoryCell):
             c.shift_range,
             c.gate_bias,
             c.head_vectors,
+            c.shift_bias,
         )
         self.output = nn.Linear(c.controller_size + read_size, c.output_size)
 

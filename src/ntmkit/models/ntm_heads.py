@@ -91,6 +91,7 @@ class Heads(nn.Module):
         shift_range: int,
         gate_bias: float = 0.0,
         vectors: str = "tanh",
+        shift_bias: float = 0.0,
     ):
         super().__init__()
         if vectors not in HEAD_VECTORS:
@@ -104,6 +105,11 @@ class Heads(nn.Module):
         if gate_bias:
             with torch.no_grad():
                 self.projection.bias[self.gate_columns()] = gate_bias
+        if shift_bias:  # shift logits biased 0 everywhere but shift_bias on +1
+            shifts = self.gate_columns()[:, None] + 1 + torch.arange(2 * shift_range + 1)
+            with torch.no_grad():
+                self.projection.bias[shifts] = 0.0
+                self.projection.bias[shifts[:, -shift_range]] = shift_bias
 
     def gate_columns(self) -> torch.Tensor:
         """Columns of the projection that hold each head's interpolation gate (eq. 7)."""
