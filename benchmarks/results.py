@@ -322,6 +322,7 @@ RECALL_BATCH1 = [
         "24 with the whole memory in every phase (`--memory_sizes full`)",
     ),
     ("27-ff-one-write-head-then-batch256-polish-on-6-items", "25's polish on 6 items only (`--min_items 6`)"),
+    ("30-ff-one-write-head-tape-start", "24 with the heads starting as a tape (`--shift_bias 3`)"),
 ]
 
 # Graves' RMSProp before commit 0e44aea (rows marked *): see RMSPROP_NOTE.
@@ -717,6 +718,7 @@ RECALL_ANALYSES = {
     "23": "attempt 23 (1 write head)",
     "24": "attempt 24 (1 write head, polished)",
     "26": "attempt 26 (1 write head, whole memory throughout)",
+    "30": "attempt 30 (1 write head, tape start)",
 }
 
 
