@@ -115,8 +115,9 @@ def _check_task_flags(args) -> None:
 def _check_numbers(args) -> None:
     if args.max_minutes is not None and not (math.isfinite(args.max_minutes) and args.max_minutes > 0):
         raise UsageError(f"--max_minutes must be a positive number, got {args.max_minutes}")
-    finite = ("learning_rate", "momentum", "clip_grad_min", "clip_grad_max", "gate_bias", "shift_bias")
-    for name in (*finite, "lr_after_learned"):
+    for name in (
+        "learning_rate", "momentum", "clip_grad_min", "clip_grad_max", "gate_bias", "shift_bias", "lr_after_learned"
+    ):  # fmt: skip
         v = getattr(args, name)
         if v is not None and not math.isfinite(v):
             raise UsageError(f"--{name} must be a finite number, got {v}")
