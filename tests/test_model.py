@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from ntmkit import NTM, ConfigError, LSTMBaseline, NTMCell, NTMConfig
+from ntmkit.models import ntm_addressing as addressing
 from ntmkit.models.ntm_heads import head_activations, head_param_sizes
 
 
@@ -304,6 +305,28 @@ def test_shift_bias_starts_every_head_as_a_tape_moving_one_row_forward():
     assert torch.allclose(shift[0, 0], torch.softmax(torch.tensor([0.0, 0.0, 0.0, 3.0, 0.0]), dim=0))
     with pytest.raises(ConfigError, match="shift_bias"):
         small(shift_bias=float("nan"))
+
+
+def test_read_before_write_reads_the_memory_as_it_was_before_the_step():
+    torch.manual_seed(0)
+    paper = small(read_heads=2).cell.heads
+    early = small(read_heads=2, read_before_write=True).cell.heads
+    early.load_state_dict(paper.state_dict())
+    h, memory = torch.randn(2, 6), torch.randn(2, 5, 3)
+    read_w = torch.softmax(torch.randn(2, 2, 5), -1)
+    write_w = torch.softmax(torch.randn(2, 1, 5), -1)
+    after = paper(h, memory, read_w, write_w)
+    before = early(h, memory, read_w, write_w)
+    assert torch.allclose(after[0], before[0]) and torch.allclose(after[2], before[2])  # the same write
+    assert not torch.allclose(after[0], memory)
+    raw_r = paper.projection(h)[:, paper.write_size :].view(2, 2, paper.read_size)
+    key, beta, gate, shift, gamma = head_activations(raw_r, 3, 1, write=False)
+    # eq. 2 on the memory each read: M_t after the write (the paper's order), M_{t-1} before it
+    for mem, (_, w, _, reads, _) in ((after[0], after), (memory, before)):
+        expected_w = addressing.address(mem, read_w, key, beta, gate, shift, gamma)
+        assert torch.allclose(w, expected_w)
+        assert torch.allclose(reads, torch.einsum("brn,bnm->brm", expected_w, mem), atol=1e-6)
+    assert not torch.allclose(after[3], before[3])
 
 
 def test_lstm_baseline_state_is_taken_at_each_samples_length():

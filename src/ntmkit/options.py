@@ -98,6 +98,8 @@ OPTIONS: tuple[Option, ...] = (
            "location-based moves at the start)", (N, "gate_bias"), type=float),
     Option("shift_bias", "model", "initial bias of the heads' shift logit for one row forward (positive: "
            "start as a tape that moves one row per step; 3 puts 0.91 on +1)", (N, "shift_bias"), type=float),
+    Option("read_before_write", "model", "the read heads read the memory before this step's write "
+           "(--no-read_before_write: after it, the paper's order)", (N, "read_before_write"), action="bool"),
     Option("learn_r_bias", "model", "learn the initial read vectors (--no-learn_r_bias keeps them fixed)",
            (N, "learn_r_bias"), action="bool"),
     Option("learn_w_bias", "model", "learn the initial head weightings (--no-learn_w_bias keeps them fixed)",

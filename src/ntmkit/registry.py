@@ -63,6 +63,7 @@ MODELS: dict[str, ModelKind] = {
             "init_weighting",
             "gate_bias",
             "shift_bias",
+            "read_before_write",
             "head_vectors",
             "learn_r_bias",
             "learn_w_bias",

@@ -65,6 +65,10 @@ class NTMConfig(ModelConfig):
     # other shift logits' biases set to 0: positive values start the heads as a tape that moves
     # one row per step (softmax([0, 0, 3]) puts 0.91 on +1); 0 leaves the default random biases.
     shift_bias: float = 0.0
+    # When the read heads read: False (the paper's order, eq. 2-4) reads the memory after this
+    # step's write, so a read can see the current input's own row; True reads it before the write
+    # (the previous step's memory), as some public implementations do.
+    read_before_write: bool = False
     # The heads' key and add vectors: "tanh" bounds them to (-1, 1), the advice of the field's
     # implementations; "linear" leaves them unbounded, as the paper states no range for them.
     # Measured on feed-forward recall at batch 1: with "linear" one seed of two blew up and
@@ -130,6 +134,7 @@ class NTMCell(MemoryCell):
             c.gate_bias,
             c.head_vectors,
             c.shift_bias,
+            c.read_before_write,
         )
         self.output = nn.Linear(c.controller_size + read_size, c.output_size)
 

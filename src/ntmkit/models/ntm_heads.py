@@ -92,8 +92,10 @@ class Heads(nn.Module):
         gate_bias: float = 0.0,
         vectors: str = "tanh",
         shift_bias: float = 0.0,
+        read_before_write: bool = False,
     ):
         super().__init__()
+        self.read_before_write = read_before_write
         if vectors not in HEAD_VECTORS:
             raise ValueError(f"vectors must be one of {', '.join(HEAD_VECTORS)}, got {vectors!r}")
         self.vectors = vectors
@@ -122,6 +124,9 @@ class Heads(nn.Module):
     def forward(self, h: torch.Tensor, memory: torch.Tensor, read_w: torch.Tensor, write_w: torch.Tensor):
         """One step of the heads: write (eq. 3-4) then read (eq. 2) the written memory.
 
+        With ``read_before_write`` the read heads address and read the memory as it was before this
+        step's write (``M_{t-1}``), and the write follows.
+
         Args:
             h: ``[B, controller_size]``; memory: ``[B, N, M]``; read_w: ``[B, R, N]``;
             write_w: ``[B, W, N]`` (the previous step's weightings).
@@ -135,15 +140,25 @@ class Heads(nn.Module):
         raw = self.projection(h)
         raw_w, raw_r = raw.split([self.write_heads * self.write_size, self.read_heads * self.read_size], dim=-1)
 
+        if self.read_before_write:
+            read_w, reads = self._read(raw_r, memory, read_w)
         key, beta, gate, shift, gamma, erase, add = head_activations(
             raw_w.view(b, self.write_heads, self.write_size), m, r, write=True, vectors=self.vectors
         )
         write_w = addressing.address(memory, write_w, key, beta, gate, shift, gamma)
         memory = addressing.write(memory, write_w, erase, add)
+        if not self.read_before_write:
+            read_w, reads = self._read(raw_r, memory, read_w)
+        return memory, read_w, write_w, reads, HeadOutput(erase, add)
 
+    def _read(self, raw_r: torch.Tensor, memory: torch.Tensor, read_w: torch.Tensor):
+        """The read heads' weightings ``[B, R, N]`` (eq. 5-9) and read vectors ``[B, R, M]`` (eq. 2)."""
         key, beta, gate, shift, gamma = head_activations(
-            raw_r.view(b, self.read_heads, self.read_size), m, r, write=False, vectors=self.vectors
+            raw_r.view(raw_r.shape[0], self.read_heads, self.read_size),
+            self.memory_vector_size,
+            self.shift_range,
+            write=False,
+            vectors=self.vectors,
         )
         read_w = addressing.address(memory, read_w, key, beta, gate, shift, gamma)
-        reads = addressing.read(memory, read_w)
-        return memory, read_w, write_w, reads, HeadOutput(erase, add)
+        return read_w, addressing.read(memory, read_w)
