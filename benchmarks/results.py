@@ -324,6 +324,7 @@ RECALL_BATCH1 = [
     ("27-ff-one-write-head-then-batch256-polish-on-6-items", "25's polish on 6 items only (`--min_items 6`)"),
     ("30-ff-one-write-head-tape-start", "24 with the heads starting as a tape (`--shift_bias 3`)"),
     ("32-ff-tape-start-then-batch256-polish-on-6-items", "30, then 27's polish on 6 items"),
+    ("33-ff-tape-start-read-before-write", "30 with the reads before the write (`--read_before_write`)"),
 ]
 
 # Graves' RMSProp before commit 0e44aea (rows marked *): see RMSPROP_NOTE.
