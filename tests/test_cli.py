@@ -837,6 +837,7 @@ def test_feedforward_recall_trains_with_the_measured_optimiser_at_batch_1_and_on
     ntm = task_recommended(Namespace(task="associative_recall", model=None, controller=None))
     assert ntm["optimizer"] == "sgd" and ntm["batches"] == 1 and ntm["learning_rate"] == 1e-2
     assert ntm["read_heads"] == 4 and ntm["write_heads"] == 1 and ntm["controller_layers"] == 1
+    assert ntm["shift_bias"] == 3.0 and ntm["read_before_write"] is True
     assert task_recommended(Namespace(task="associative_recall", model="dnc", controller="feedforward")) == {}
     assert task_recommended(Namespace(task="associative_recall", model="ntm", controller="lstm")) == {}
 

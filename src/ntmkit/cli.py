@@ -436,7 +436,9 @@ def _print_header(args, cfg, task, data: dict | None) -> None:
     )
     used = {k: v for k, v in task_recommended(args).items() if getattr(args, k, None) is None}
     if used:
-        flags = " ".join(f"--{k} {v}" for k, v in used.items())
+        flags = " ".join(
+            f"--{k}" if v is True else f"--no-{k}" if v is False else f"--{k} {v}" for k, v in used.items()
+        )
         print(f"{task.name} trains by default with {flags} (measured: see the results page); flags given win")
     if (cfg.engine == "compiled" or (cfg.engine == "auto" and world > 1)) and model_kind(kind).has_memory:
         print(
