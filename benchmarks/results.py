@@ -325,6 +325,7 @@ RECALL_BATCH1 = [
     ("30-ff-one-write-head-tape-start", "24 with the heads starting as a tape (`--shift_bias 3`)"),
     ("32-ff-tape-start-then-batch256-polish-on-6-items", "30, then 27's polish on 6 items"),
     ("33-ff-tape-start-read-before-write", "30 with the reads before the write (`--read_before_write`)"),
+    ("34-ff-read-before-write-then-batch256-polish-on-6-items", "33, then 27's polish on 6 items"),
 ]
 
 # Graves' RMSProp before commit 0e44aea (rows marked *): see RMSPROP_NOTE.
@@ -721,6 +722,7 @@ RECALL_ANALYSES = {
     "24": "attempt 24 (1 write head, polished)",
     "26": "attempt 26 (1 write head, whole memory throughout)",
     "30": "attempt 30 (1 write head, tape start)",
+    "33": "attempt 33 (1 write head, tape start, reads before the write)",
 }
 
 
