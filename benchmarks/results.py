@@ -326,6 +326,7 @@ RECALL_BATCH1 = [
     ("32-ff-tape-start-then-batch256-polish-on-6-items", "30, then 27's polish on 6 items"),
     ("33-ff-tape-start-read-before-write", "30 with the reads before the write (`--read_before_write`)"),
     ("34-ff-read-before-write-then-batch256-polish-on-6-items", "33, then 27's polish on 6 items"),
+    ("34b-ff-read-before-write-then-batch256-polish-second-fresh-set", "34 on a second fresh set (`--seed 4` to `7`)"),
 ]
 
 # Graves' RMSProp before commit 0e44aea (rows marked *): see RMSPROP_NOTE.
