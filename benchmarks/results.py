@@ -724,6 +724,7 @@ RECALL_ANALYSES = {
     "26": "attempt 26 (1 write head, whole memory throughout)",
     "30": "attempt 30 (1 write head, tape start)",
     "33": "attempt 33 (1 write head, tape start, reads before the write)",
+    "34": "attempt 34 (33, polished on 6 items)",
 }
 
 
