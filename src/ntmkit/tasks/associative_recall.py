@@ -62,8 +62,8 @@ class AssociativeRecallTask(Task):
     # against 0.057 / 1.26 / 3.34 (21). The heads start as a tape (shift bias 3) and the reads come
     # before each step's write: at the same 980,064 sequences, 0.055 / 0.049 / 0.053 at 12 items and
     # 0.138 / 0.083 / 0.069 at 15 (33), against 0.884 / 4.97 / 1.51 at 12 with the tape start alone
-    # (30, which left the plateau on 2 seeds of 3 and wrote every item on the same rows on the
-    # third) and attempt 24's figures above; with the reads first all 3 seeds left the 2-item plateau
+    # (30, which formed a tape of one row per step on 2 seeds of 3 and wrote every item on the same
+    # rows on the third) and attempt 24's figures above; with the reads first all 3 seeds left the 2-item plateau
     # by 20,000 sequences with a tape of one row per step. A third polish (batch 256 on 6 items, to
     # 1,280,096) brought all 3 under 0.01 at 2-6 items, to 0.021 / 0.036 / 0.024 at 12 and 0.064 /
     # 0.052 / 0.037 at 15 (34).
