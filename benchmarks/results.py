@@ -273,6 +273,11 @@ def attempts_note(folder: str) -> str:
             beyond = f"; wrong bits per sequence at {gens[0]['axis']} {values[-1]}, per seed: " + ", ".join(
                 f"{g['bit_errors'][values[-1]]:.3g}" for g in gens
             )
+            if all(g.get("cost") and g["cost"] != g["bit_errors"] for g in gens):
+                beyond += (
+                    f"; {sweep['cost']} on {gens[0]['sequences_per_value']:,} fresh sequences at {gens[0]['axis']} "
+                    f"{values[-1]}, per seed: " + ", ".join(f"{g['cost'][values[-1]]:.4g}" for g in gens)
+                )
         parts.append(
             f"`{sweep['command']}`: learned {sweep['learned']}, {seqs} sequences ({secs} of training), cost at the "
             f"end {costs}{beyond}."

@@ -572,6 +572,7 @@ def test_sweep_trains_seeds_in_parallel_and_summarises(tmp_path):
         gen = s["generalisation"]
         assert gen["axis"] == "length" and list(gen["bit_errors"]) == ["2", "3"] and gen["sequences_per_value"] == 5
         assert all(0 <= gen["wrong_share"][v] <= 1 and gen["bit_errors"][v] >= 0 for v in ("2", "3"))
+        assert gen["cost"] == gen["bit_errors"]  # copy's cost is its bit errors per sequence
     assert "bit errors per sequence against length" in r.stdout
     assert all(0 <= s["last_training_cost"] < 100 for s in result["seeds"])
     curve = result["curve_sequences"]

@@ -168,7 +168,8 @@ def read_run(run_dir: Path) -> dict:
 
 
 def generalisation_row(evaluation: dict | None) -> dict | None:
-    """A seed's ``ntm evaluate`` result as {value: bit errors per sequence, ...} plus its settings."""
+    """A seed's ``ntm evaluate`` result as {value: bit errors per sequence, ...}, the task's cost per value
+    (e.g. cross-entropy bits for priority sort) and its settings."""
     if not evaluation:
         return None
     axis = evaluation["axis"]
@@ -178,6 +179,7 @@ def generalisation_row(evaluation: dict | None) -> dict | None:
         "memory_locations": evaluation.get("memory_locations"),
         "bit_errors": {str(r[axis]): r["bit_errors"] for r in evaluation["rows"]},
         "wrong_share": {str(r[axis]): r.get("wrong_share") for r in evaluation["rows"]},
+        "cost": {str(r[axis]): r.get("cost") for r in evaluation["rows"]},
     }
 
 
