@@ -381,3 +381,17 @@ def test_state_gradient_bound_changes_nothing_until_reached_and_cuts_the_flow_th
     assert free_x.norm() > 1e-4 and tight_x.norm() < 1e-6 * free_x.norm()
     with pytest.raises(ValueError, match="bound must be > 0"):
         net.bound_state_gradients(0.0)
+
+
+@pytest.mark.parametrize("kind", ["ntm", "dnc", "lstm"])
+def test_an_empty_batch_gives_an_empty_output(kind):
+    from ntmkit import DNC
+
+    model = {
+        "ntm": lambda: NTM(5, 3, controller_size=8, controller_layers=1, memory_locations=6, memory_vector_size=4),
+        "dnc": lambda: DNC(5, 3),
+        "lstm": lambda: LSTMBaseline(5, 3),
+    }[kind]()
+    for time in (0, 1, 3):
+        y, _state = model(torch.zeros(0, time, 5))
+        assert y.shape == (0, time, 3)

@@ -226,8 +226,8 @@ class DNCCell(MemoryCell):
 
     def step(self, x: torch.Tensor, state: DNCState) -> tuple[torch.Tensor, DNCState, DNCStep]:
         """One time step, in the order of the paper's Methods section."""
-        b, c = x.shape[0], self.config
-        h, ctrl = self.controller(torch.cat([x, state.read_vectors.reshape(b, -1)], dim=-1), state.controller)
+        c = self.config
+        h, ctrl = self.controller(torch.cat([x, state.read_vectors.flatten(1)], dim=-1), state.controller)
         xi = self._interface(h)
 
         # Dynamic memory allocation: free what the read heads are done with, then allocate.
@@ -252,7 +252,7 @@ class DNCCell(MemoryCell):
         read_w = A.read_weighting(backward, read_content, forward, xi["read_modes"])
         reads = A.read(memory, read_w)
 
-        y = self.output(torch.cat([h, reads.reshape(b, -1)], dim=-1))
+        y = self.output(torch.cat([h, reads.flatten(1)], dim=-1))
         new = DNCState(memory, usage, link, precedence, read_w, write_w.unsqueeze(1), reads, ctrl)
         did = DNCStep(
             alloc,

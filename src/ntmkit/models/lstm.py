@@ -38,6 +38,12 @@ class LSTMBaseline(nn.Module):
         sample's length are zero and the returned ``(h, c)`` is each sample's state at its own
         length (the initial state for length 0)."""
         check_sequence_input(x, self.input_size, lengths)
+        if x.shape[1] == 0:  # no time step (nn.LSTM refuses one): no output, the state unchanged
+            if state is None:
+                zeros = x.new_zeros(self.lstm.num_layers, x.shape[0], self.lstm.hidden_size)
+                state = (zeros, zeros)
+            y = x.new_zeros(x.shape[0], 0, self.output_size)
+            return (y, state, {}) if return_trace else (y, state)
         if lengths is None:
             h, state = self.lstm(x, state)
             y = self.output(h)

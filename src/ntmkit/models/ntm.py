@@ -237,10 +237,9 @@ class NTMCell(MemoryCell):
 
     def step(self, x: torch.Tensor, state: NTMState) -> tuple[torch.Tensor, NTMState, HeadOutput]:
         """The one implementation of a time step; returns what the heads did as well."""
-        b = x.shape[0]
-        h, ctrl = self.controller(torch.cat([x, state.read_vectors.reshape(b, -1)], dim=-1), state.controller)
+        h, ctrl = self.controller(torch.cat([x, state.read_vectors.flatten(1)], dim=-1), state.controller)
         memory, read_w, write_w, reads, heads = self.heads(h, state.memory, state.read_weights, state.write_weights)
-        y = self.output(torch.cat([h, reads.reshape(b, -1)], dim=-1))
+        y = self.output(torch.cat([h, reads.flatten(1)], dim=-1))
         return y, NTMState(memory, read_w, write_w, reads, ctrl), heads
 
     def trace(self, state: NTMState, extras: HeadOutput) -> dict[str, torch.Tensor]:
