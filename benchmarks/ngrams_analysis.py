@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import math
 import sys
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -125,29 +126,25 @@ def lookup_table(peak_rows: torch.Tensor, ctx: torch.Tensor, excess: torch.Tenso
     differ only in old bits have a large j).
     """
     contexts, rows, agree, steps = [], [], 0, 0
-    shared_mask = torch.zeros_like(excess, dtype=torch.bool)
+    inside = excess[:, skip:]
+    mask = torch.zeros_like(inside, dtype=torch.bool)  # steps whose context shares its row
     newest = [0] * (order + 1)
     for i, (peaks, cs) in enumerate(zip(peak_rows[:, skip:].tolist(), ctx[:, skip:].tolist())):
-        counts: dict[int, dict[int, int]] = {}
+        counts: dict[int, Counter[int]] = {}
         for row, c in zip(peaks, cs):
-            counts.setdefault(c, {}).setdefault(row, 0)
-            counts[c][row] += 1
+            counts.setdefault(c, Counter())[row] += 1
         assigned = {c: max(by_row, key=by_row.__getitem__) for c, by_row in counts.items()}
-        per_row: dict[int, int] = {}
-        for r in assigned.values():
-            per_row[r] = per_row.get(r, 0) + 1
+        per_row = Counter(assigned.values())
         shares = {c for c, r in assigned.items() if per_row[r] > 1}
         for a, b in itertools.combinations(sorted(shares), 2):
             if assigned[a] == assigned[b]:
                 newest[((a ^ b) & -(a ^ b)).bit_length()] += 1  # the lowest set bit: the newest differing bit
-        shared_mask[i, skip:] = torch.tensor([c in shares for c in cs], dtype=torch.bool)
+        mask[i] = torch.tensor([c in shares for c in cs], dtype=torch.bool)
         contexts.append(len(assigned))
         rows.append(len(per_row))
         agree += sum(counts[c][r] for c, r in assigned.items())
         steps += len(peaks)
     n = len(contexts)
-    inside = excess[:, skip:]
-    mask = shared_mask[:, skip:]
     pairs = sum(newest)
     return {
         "contexts": sum(contexts) / n,
@@ -171,7 +168,7 @@ def analyse(model, task, sequences: int, seed: int, chunk: int = 100) -> dict:
 
     generator = torch.Generator().manual_seed(seed)
     order = task.n - 1
-    excess, seen, reads, writes, peak_rows, ctxs = [], [], [], [], [], []
+    excess, seen, reads, writes, ctxs = [], [], [], [], []
     for start in range(0, sequences, chunk):
         b = task.make_batch(min(chunk, sequences - start), generator)
         with torch.no_grad():
@@ -186,16 +183,16 @@ def analyse(model, task, sequences: int, seed: int, chunk: int = 100) -> dict:
         seen.append(times_seen(ctx, 1 << order))
         reads.append(trace["read_weights"])
         writes.append(trace["write_weights"])
-        peak_rows.append(trace["read_weights"][:, :, 0].argmax(-1))
         ctxs.append(ctx)
-    all_excess, all_seen = torch.cat(excess), torch.cat(seen)
+    all_excess, all_seen, all_reads = torch.cat(excess), torch.cat(seen), torch.cat(reads)
+    peak_rows = all_reads[:, :, 0].argmax(-1)  # read head 0's row of largest weight at each step
     return {
         "excess_per_sequence": float(all_excess.sum(1).mean()),
         "by_window": excess_by_window(all_excess),
         "by_times_seen": excess_by_times_seen(all_excess, all_seen),
-        "read_focus": focus_by_window(torch.cat(reads)),
+        "read_focus": focus_by_window(all_reads),
         "write_focus": focus_by_window(torch.cat(writes)),
-        "read_lookup": lookup_table(torch.cat(peak_rows), torch.cat(ctxs), all_excess, skip=order, order=order),
+        "read_lookup": lookup_table(peak_rows, torch.cat(ctxs), all_excess, skip=order, order=order),
     }
 
 

@@ -727,7 +727,7 @@ def _lookup_lines(data: dict) -> list[str]:
         return []
     total = look["excess_shared_per_sequence"] + look["excess_own_per_sequence"]
     old = {r["bit"]: r["share_of_pairs"] for r in look["pairs_by_newest_difference"]}
-    oldest = sorted(old, key=lambda b: int(b[2:]))[-2:]
+    oldest = list(old)[-2:]  # the rows run from bit t-1 to the oldest
     return [
         "",
         f"Where that comes from: the read head keeps a table, one row per context, but not a full one. At each "
