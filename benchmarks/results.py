@@ -737,24 +737,34 @@ def _lookup_lines(data: dict) -> list[str]:
     total = look["excess_shared_per_sequence"] + look["excess_own_per_sequence"]
     old = {r["bit"]: r["share_of_pairs"] for r in look["pairs_by_newest_difference"]}
     oldest = list(old)[-2:]  # the rows run from bit t-1 to the oldest
+    # the limit the figures point to: contexts crowded into shared rows, or look-ups that spread
+    shared_limit = look["excess_shared_per_sequence"] > 0.5 * total
+    full = ", but not a full one" if look["contexts_per_row"] > 1.25 else ", nearly a full one"
+    spread = reads[-1]["peak"][0] / reads[1]["peak"][0]
+    focus = "hardly changes" if spread > 0.9 else "spreads"
     return [
         "",
-        f"Where that comes from: the read head keeps a table, one row per context, but not a full one. At each "
+        f"Where that comes from: the read head keeps a table, one row per context{full}. At each "
         f"step the row with its largest weight is its context's row on {look['agreement']:.1%} of steps (a "
-        f"context's row: the one it is read from most in the sequence); yet the {look['contexts']:.1f} contexts "
+        f"context's row: the one it is read from most in the sequence); the {look['contexts']:.1f} contexts "
         f"met in a sequence (of {2 ** len(old)}) get {look['rows']:.1f} rows, "
         f"{look['contexts_per_row']:.2f} per row. Two contexts that share a row differ only in their two oldest "
         f"bits: for {old[oldest[0]] + old[oldest[1]]:.1%} "
         f"of such pairs the newest bit that differs is {oldest[0]} or {oldest[1]}. The steps whose context shares "
         f"its row ({look['shared_share_of_steps']:.0%} of steps) carry {look['excess_shared_per_sequence']:.3f} "
         f"of the {total:.3f} bits above the optimum ({look['excess_per_step_shared']:.5f} per step against "
-        f"{look['excess_per_step_own']:.5f} on the others). The heads' focus hardly changes along the sequence: "
+        f"{look['excess_per_step_own']:.5f} on the others). The heads' focus {focus} along the sequence: "
         f"the read head's largest weight is {reads[1]['peak'][0]:.3f} in steps {reads[1]['steps_from']}-"
         f"{reads[1]['steps_to']} and {reads[-1]['peak'][0]:.3f} in steps {reads[-1]['steps_from']}-"
         f"{reads[-1]['steps_to']}; the write head's {writes[1]['peak'][0]:.3f} and {writes[-1]['peak'][0]:.3f}. "
-        "That points to the size of the table as the limit, not to blurred look-ups or the arithmetic of small "
-        "counts: the excess grows along the sequence as the counts of contexts told apart only in part drift "
-        "apart.",
+        + (
+            "That points to the size of the table as the limit, not to blurred look-ups or the arithmetic of small "
+            "counts: the excess grows along the sequence as the counts of contexts told apart only in part drift "
+            "apart."
+            if shared_limit
+            else "So the table's size is not the limit here: most of the excess falls on contexts with a row of "
+            "their own, and it grows along the sequence as the focus spreads."
+        ),
     ]
 
 

@@ -48,3 +48,35 @@ def test_the_tape_column_gives_the_tape_heads_rows_per_step_and_peak():
     ]
     assert results._tape(paths) == "-0.53 (0.97)"
     assert results._tape(None) == "-"
+
+
+def _ngrams_lookup(shared: float, own: float, contexts_per_row: float, late_peak: float) -> dict:
+    return {
+        "read_lookup": {
+            "agreement": 0.9,
+            "contexts": 25.0,
+            "rows": 25.0 / contexts_per_row,
+            "contexts_per_row": contexts_per_row,
+            "pairs_by_newest_difference": [{"bit": f"t-{k}", "share_of_pairs": 0.5 * (k >= 4)} for k in range(1, 6)],
+            "shared_share_of_steps": 0.5,
+            "excess_shared_per_sequence": shared,
+            "excess_own_per_sequence": own,
+            "excess_per_step_shared": 0.005,
+            "excess_per_step_own": 0.001,
+        },
+        "read_focus": [
+            {"steps_from": a, "steps_to": b, "peak": [p]}
+            for a, b, p in ((0, 10, 0.5), (10, 25, 0.6), (150, 200, late_peak))
+        ],
+        "write_focus": [{"steps_from": a, "steps_to": b, "peak": [0.4]} for a, b in ((0, 10), (10, 25), (150, 200))],
+    }
+
+
+def test_the_ngrams_table_reading_follows_the_figures():
+    crowded = " ".join(results._lookup_lines(_ngrams_lookup(0.58, 0.08, 1.53, 0.61)))
+    assert "but not a full one" in crowded and "hardly changes" in crowded
+    assert "the size of the table as the limit" in crowded and "0.580 of the 0.660 bits" in crowded
+    spread = " ".join(results._lookup_lines(_ngrams_lookup(0.12, 0.74, 1.11, 0.45)))
+    assert "nearly a full one" in spread and "focus spreads" in spread
+    assert "the table's size is not the limit" in spread and "size of the table as the limit" not in spread
+    assert results._lookup_lines({"read_lookup": None}) == []
