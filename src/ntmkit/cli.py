@@ -56,9 +56,9 @@ def task_from_checkpoint(args) -> None:
         return
     from . import checkpoint as ckpt
 
-    path = ckpt.latest(value(args, "checkpoint_dir"))
-    if path is not None:
-        args.task = ckpt.load(path)["task"]["name"]
+    directory = value(args, "checkpoint_dir")
+    if ckpt.has_checkpoints(directory):
+        args.task = ckpt.load_newest_good(directory)[1]["task"]["name"]
 
 
 def validate(args, command: str | None = None) -> None:
@@ -90,11 +90,17 @@ def validate(args, command: str | None = None) -> None:
 
 
 def _check_integers(args) -> None:
+    from .train import SEED_LIMIT
+
     for option in OPTIONS:
         v = getattr(args, option.name, None)
         if option.type is int and v is not None and v < option.least:
             bound = "a positive integer" if option.least == 1 else f">= {option.least}"
             raise UsageError(f"--{option.name} must be {bound}, got {v}")
+    last = value(args, "first_seed") + value(args, "seeds") - 1  # ntm sweep's last seed
+    for name, v in (("seed", value(args, "seed")), ("first_seed", last)):
+        if v >= SEED_LIMIT:
+            raise UsageError(f"--{name} must be below 2**63 = {SEED_LIMIT}, got {v}: give a smaller seed")
     if value(args, "maximum_shifts") % 2 == 0:
         raise UsageError(f"--maximum_shifts must be odd (3 means shifts -1, 0, +1), got {args.maximum_shifts}")
 
@@ -142,21 +148,30 @@ def _check_numbers(args) -> None:
 
 
 def _check_device(device: str) -> None:
+    """Any device ``torch.device`` accepts that exists here: cpu (cpu:0), cuda, cuda:N, mps."""
     import torch
 
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("--device cuda asked for, but no CUDA GPU is available: use --device cpu")
-    if device == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise UsageError("--device mps asked for, but MPS is not available: use --device cpu")
-    if device not in ("cpu", "mps") and not device.startswith("cuda"):
-        raise UsageError(f"unknown --device {device!r}: use cpu, cuda or mps")
-    if device.startswith("cuda:"):
-        index = device.split(":", 1)[1]
-        if not index.isdigit() or int(index) >= torch.cuda.device_count():
+    try:
+        d = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise UsageError(f"unknown --device {device!r}: use cpu, cuda, cuda:N or mps") from None
+    if d.type == "cpu":
+        if d.index not in (None, 0):
+            raise UsageError(f"--device {device}: the CPU is device cpu or cpu:0")
+    elif d.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {device} asked for, but no CUDA GPU is available: use --device cpu")
+        count = torch.cuda.device_count()
+        if d.index is not None and d.index >= count:
             raise UsageError(
-                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
-                f"numbered from 0: use --device cuda:0 .. cuda:{torch.cuda.device_count() - 1}"
+                f"--device {device}: this machine has {count} CUDA device(s), numbered from 0: use --device "
+                f"cuda:0 .. cuda:{count - 1}"
             )
+    elif d.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise UsageError(f"--device {device} asked for, but MPS is not available: use --device cpu")
+    else:
+        raise UsageError(f"--device {device}: ntmkit runs on cpu, cuda or mps, not {d.type}")
 
 
 def check_fits(args) -> None:
@@ -191,12 +206,38 @@ def check_fits(args) -> None:
     steps = 2 * task.max_level + 2
     batch = max(all_batches(args))
     estimate = 4 * batch * config.state_floats() * steps * 3
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
+    total = machine_ram()
     if total and estimate > total:
         raise UsageError(
             f"a {kind.label} with a {n} x {m} memory at batch {batch} needs about "
             f"{estimate / 2**30:,.0f} GiB for one training step, more than this machine's "
             f"{total / 2**30:,.0f} GiB: use a smaller --memory_locations, --memory_vector_size or --batches"
+        )
+
+
+EVAL_CHUNK = 250  # the most sequences evaluation runs at once (ntmkit.evaluate.evaluate's batch)
+
+
+def machine_ram() -> int | None:
+    """This machine's RAM in bytes (None where the OS does not say)."""
+    if not hasattr(os, "sysconf"):
+        return None
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return None
+
+
+def check_inference_fits(config, batch: int) -> None:
+    """Refuse a test whose memory (enlarged with --memory_locations) would not fit in RAM: the state
+    of a batch of ``batch`` sequences, a few copies of it alive at once."""
+    estimate = 4 * batch * config.state_floats() * 4
+    total = machine_ram()
+    if total and estimate > total:
+        raise UsageError(
+            f"a memory of {config.memory_locations} x {config.memory_vector_size} for {batch} sequences needs about "
+            f"{estimate / 2**30:,.0f} GiB, more than this machine's {total / 2**30:,.0f} GiB: give a smaller "
+            f"--memory_locations or --sequences"
         )
 
 
@@ -275,9 +316,15 @@ def training_processes(args) -> int:
             )
         return args.nproc
     n = min(int(cast(int, task_recommended(args).get("nproc", 1))), usable_cores())
-    if n < 2 or value(args, "device") != "cpu" or any(b % n for b in batches):
+    if n < 2 or _device_type(value(args, "device")) != "cpu" or any(b % n for b in batches):
         return 1
     return n
+
+
+def _device_type(device: str) -> str:
+    import torch
+
+    return torch.device(device).type
 
 
 def all_batches(args) -> list[int]:
@@ -316,6 +363,17 @@ def cmd_train(args, argv: list[str]) -> int:
     _print_header(args, cfg, task, data)
     result = train(cfg, progress=not args.quiet)
     _print_result(result, task)
+    if result["signal"] == "SIGINT":
+        print("ntm: interrupted (Ctrl-C): checkpoint saved; run the same command again to resume", file=sys.stderr)
+        return 130
+    check = result["final_eval"]
+    if check is not None and not math.isfinite(check["cost"]):
+        print(
+            f"ntm: error: the held-out check is not finite ({check['cost']}): the model is broken; resume from an "
+            f"earlier checkpoint with a lower --learning_rate",
+            file=sys.stderr,
+        )
+        return 1
     if not result["interrupted"]:
         _short_test(result["model"], task, value(args, "seed"), value(args, "device"))
     return 0
@@ -329,8 +387,9 @@ def _settings_with_checkpoint(args, say=print) -> tuple[str, dict, dict, dict | 
     from .train import init_source
 
     kind = value(args, "model")
-    existing = ckpt.latest(value(args, "checkpoint_dir"))
-    data = ckpt.load(existing) if existing is not None else None
+    existing, data = None, None
+    if ckpt.has_checkpoints(value(args, "checkpoint_dir")):
+        existing, data = ckpt.load_newest_good(value(args, "checkpoint_dir"))
     source, where = data, str(existing)
     if data is None and value(args, "init_from") is not None:
         source, where = init_source(value(args, "init_from"))
@@ -517,14 +576,21 @@ def load_for_inference(args):
     from .pretrained import load_pretrained, shipped_name
     from .registry import build_model
 
-    path = ckpt.latest(value(args, "checkpoint_dir"))
-    if path is not None:
-        data = ckpt.load(path)
+    directory = Path(value(args, "checkpoint_dir"))
+    if ckpt.has_checkpoints(directory):
+        path, data = ckpt.load_newest_good(directory)
         source = str(path)
     else:
-        if Path(value(args, "checkpoint_dir")).exists() and any(Path(value(args, "checkpoint_dir")).iterdir()):
+        if args.checkpoint_dir is not None and not directory.exists():
             raise UsageError(
-                f"--checkpoint_dir {value(args, 'checkpoint_dir')} holds no ntmkit checkpoint "
+                f"--checkpoint_dir {directory} does not exist: check the path (leave the flag out to use the "
+                f"shipped model)"
+            )
+        if directory.is_file():
+            raise UsageError(f"--checkpoint_dir {directory} is a file: give the directory it is in")
+        if directory.exists() and any(directory.iterdir()):
+            raise UsageError(
+                f"--checkpoint_dir {directory} holds no ntmkit checkpoint "
                 f"(ckpt-*.pt): point it at a directory written by 'ntm train'"
             )
         name = shipped_name(value(args, "task"), value(args, "model"))
@@ -554,6 +620,10 @@ def load_for_inference(args):
                 f"the model in {source} has {stored['memory_locations']} memory locations; "
                 f"--memory_locations can only enlarge it at test time, got {args.memory_locations}"
             )
+        import dataclasses
+
+        enlarged = dataclasses.replace(cast(MemoryModel, model).config, memory_locations=args.memory_locations)
+        check_inference_fits(enlarged, min(value(args, "sequences"), EVAL_CHUNK))
         cast(MemoryModel, model).resize_memory(args.memory_locations)
         source += f", memory enlarged from {stored['memory_locations']} to {args.memory_locations} locations"
     model.to(value(args, "device")).eval()
@@ -772,11 +842,23 @@ def cmd_bench(args) -> int:
 
 
 def main(argv=None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(parser, argv)
+    except BrokenPipeError:  # the reader went away (ntm test | head -1): end quietly, as cat does
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141  # 128 + SIGPIPE, what a shell reports for a command its pipe closed
+
+
+def _main(parser, argv: list[str]) -> int:
     from .engine import keep_freed_memory
     from .errors import NTMError
 
-    parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
         command = resolve_command(args)
@@ -802,6 +884,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("ntm: interrupted (run the same command again to resume)", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise
     except OSError as e:
         print(
             f"ntm: error: {e.strerror or e}: {e.filename or ''} (check the path and free disk space)", file=sys.stderr

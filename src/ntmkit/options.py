@@ -32,6 +32,13 @@ class UsageError(Exception):
     """A bad command line: the message names the problem and the fix."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors as one line naming the help to read (not the whole usage block)."""
+
+    def error(self, message: str):
+        self.exit(2, f"ntm: error: {message} (see '{self.prog} --help')\n")
+
+
 @dataclass(frozen=True)
 class Option:
     """One flag. ``default``: a value, or ``(dataclass, field)`` whose default it takes.
@@ -302,7 +309,9 @@ def _add_groups(p: argparse.ArgumentParser, groups: tuple[str, ...], suppress: b
 def build_parser() -> argparse.ArgumentParser:
     """``ntm COMMAND [options]`` (one subcommand each), and the starting project's flat spelling
     ``ntm --train [options]``: options may come before or after the command word."""
-    p = argparse.ArgumentParser(
+    from . import __version__
+
+    p = Parser(
         prog="ntm",
         description="Neural Turing Machines: train, test and draw them on the tasks of Graves et al. (2014).",
         epilog="examples:\n  ntm train                              # copy task, lengths 1-20, stops when learned\n"
@@ -312,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run 'ntm COMMAND --help' for a command's own options",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--version", action="version", version=f"ntm (ntmkit) {__version__}")
     _add_legacy_commands(p, suppress=False)
     _add_groups(p, tuple(dict.fromkeys(g for groups in COMMAND_GROUPS.values() for g in groups)), suppress=False)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands")

@@ -23,7 +23,7 @@ import torch
 from . import checkpoint as ckpt
 from . import distributed, schedule
 from .engine import compiler_available
-from .errors import ConfigError
+from .errors import ConfigError, NTMError
 from .evaluate import evaluate
 from .models import MemoryModel
 from .optim import SpikeClip, clip_grad_norm, make_optimizer, set_grad_scale
@@ -31,6 +31,7 @@ from .registry import build_model, model_kind
 from .tasks import TASKS, Task
 from .warmup import BackgroundCompile, cache_is_warm, warm_spec
 
+SEED_LIMIT = 2**63  # seeds lie in [0, 2**63): every stream's seed (seed + an offset) then fits a generator
 RANK_SEED_STRIDE = 7919  # process r of a data-parallel run seeds its data with seed + r * stride
 ENGINES = ("auto", "compiled", "eager")
 
@@ -82,6 +83,8 @@ class TrainConfig:
     picture_interval: int = 500  # steps between TensorBoard pictures of the heads' weightings
     threads: int | None = 1
     max_bad_steps: int = 20  # this many non-finite steps in a row: restore the last checkpoint, halve the lr
+    # Without a terminal (output to a file or a pipe), a plain progress line at most this often.
+    print_seconds: float = 10.0
     # "compiled": torch.compile of the step before the first step; "auto": the same, but on a cold
     # compile cache train eagerly while a helper process compiles (the switch step then depends on
     # timing, so runs are not bit-reproducible); "eager": op by op
@@ -318,7 +321,13 @@ def init_source(spec: str) -> tuple[dict, str]:
 
     path = Path(spec)
     if path.exists():
-        return ckpt.load(path), str(ckpt.latest(path) if path.is_dir() else path)
+        try:
+            if path.is_dir():
+                found, data = ckpt.load_newest_good(path, rename=False)
+                return data, str(found)
+            return ckpt.load_file(path), str(path)
+        except ckpt.CheckpointError as e:
+            raise ckpt.CheckpointError(f"--init_from {spec}: {e}") from None
     if "/" not in spec and pretrained_path(spec).is_file():
         return load_pretrained(spec), f"the shipped model {spec!r}"
     raise ckpt.CheckpointError(
@@ -383,18 +392,25 @@ def train_step(run: Run, state: TrainState) -> StepResult:
     return StepResult(loss.detach(), grad_norm, metrics)
 
 
+class TrainingDiverged(NTMError):
+    """The weights became NaN or infinite and no good checkpoint can bring them back."""
+
+
 def train(cfg: TrainConfig, progress: bool = True, on_step=None) -> dict:
     """Train (or resume) a model; returns a summary dict.
 
     Resumes from the latest checkpoint in ``cfg.checkpoint_dir`` when one exists; its model
     and task settings must match ``cfg`` (see :func:`check_matches`). The directory is locked
     for the run (:class:`ntmkit.checkpoint.DirectoryLock`): a second run on it stops at once.
-    SIGINT and SIGTERM both end the run after the current step with a checkpoint.
+    SIGINT and SIGTERM both end the run after the current step with a checkpoint (the summary's
+    ``signal`` says which). The log directory is locked with it, so two runs never share a log.
+    A damaged latest checkpoint is reported and the newest good one resumed
+    (:func:`ntmkit.checkpoint.load_newest_good`); non-finite state is never saved.
     """
     task, model_config = check_config(cfg)
     if int(os.environ.get("RANK", "0")) != 0:  # data-parallel: process 0 holds the lock for all
         return _train(cfg, task, model_config, progress, on_step)
-    with ckpt.DirectoryLock(cfg.checkpoint_dir):
+    with ckpt.RunLock(cfg.checkpoint_dir, cfg.train_log_dir):
         return _train(cfg, task, model_config, progress, on_step)
 
 
@@ -430,6 +446,8 @@ def check_config(cfg: TrainConfig) -> tuple[Task, dict]:
         )
     if not 0 <= cfg.eval_top_share <= 1:
         raise ConfigError(f"eval_top_share must lie in [0, 1], got {cfg.eval_top_share}")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed < SEED_LIMIT:
+        raise ConfigError(f"seed must be an integer in [0, 2**63), got {cfg.seed!r}: give a smaller seed")
     task = make_task(cfg.task, cfg.task_options)
     return task, model_config_for(cfg.model, task, cfg.model_options)
 
@@ -457,10 +475,14 @@ class Run:
     def main_process(self) -> bool:
         return self.rank == 0
 
-    def save(self, state: TrainState, collective: bool = True) -> None:
+    def save(self, state: TrainState, collective: bool = True) -> bool:
+        """Write a checkpoint; False (nothing written) if the weights or optimiser state are not finite."""
         payload = state.checkpoint(self.cfg, self.model_config, self.device, self.world_size, collective)
+        if ckpt.non_finite_part(payload) is not None:
+            return False
         if self.main_process:
             ckpt.save(self.cfg.checkpoint_dir, state.step, payload, self.cfg.max_to_keep)
+        return True
 
 
 def _train(cfg: TrainConfig, task: Task, model_config: dict, progress: bool, on_step) -> dict:
@@ -469,8 +491,9 @@ def _train(cfg: TrainConfig, task: Task, model_config: dict, progress: bool, on_
     device = distributed.process_device(torch.device(cfg.device))
     joined_here = not distributed.active()
     rank, world_size = distributed.setup(device)
-    resume = ckpt.latest(cfg.checkpoint_dir)
-    data = ckpt.load(resume) if resume is not None else None
+    data = None
+    if ckpt.has_checkpoints(cfg.checkpoint_dir):
+        data = ckpt.load_newest_good(cfg.checkpoint_dir, rename=rank == 0)[1]
     if data is not None:
         check_matches(data, cfg.model, model_config, cfg.task, cfg.task_options, cfg.checkpoint_dir, cfg.optimizer)
     state = build_state(cfg, task, model_config, device, rank)
@@ -558,13 +581,15 @@ class Outcome:
     recoveries: int = 0
     compiled_from: int | None = None  # the step from which training ran compiled (None: eager)
     first_step_time: float | None = None  # time.time() when the first step of this run was done
+    signal: str | None = None  # the signal that ended the run (SIGINT, SIGTERM), if one did
+    unsaved: bool = False  # the last save was refused: the state was not finite
 
 
 def _loop(run: Run, state: TrainState, progress: bool, on_step) -> Outcome:
     """Step until the budget, the step limit, a signal or the stop rule ends the run; save on the way out."""
     cfg, task = run.cfg, run.task
     outcome = Outcome()
-    log = RunLog(cfg, task, state.step, progress and run.main_process, run.main_process)
+    log = RunLog(cfg, task, state, progress and run.main_process, run.main_process)
     run_start = time.perf_counter()  # max_seconds is a budget for this run alone
     t_start = run_start - state.elapsed  # "seconds" in logs count every run of this directory
     bad_in_a_row = 0
@@ -603,7 +628,9 @@ def _loop(run: Run, state: TrainState, progress: bool, on_step) -> Outcome:
                     state.scale_learning_rate(cfg.lr_after_learned)
                 if state.step % cfg.report_interval == 0:
                     state.elapsed = time.perf_counter() - t_start
-                    run.save(state)
+                    if not run.save(state):  # non-finite weights: never written; back to the last good ones
+                        _recover(run, state, 0, log)
+                        outcome.recoveries += 1
             stopping = outcome.interrupted or (run.world_size == 1 and signals.raised)
             checked_at = outcome.final_eval["step"] if outcome.final_eval is not None else None
             if _final_check_due(state, cfg, stopping, first_step, checked_at):
@@ -612,14 +639,22 @@ def _loop(run: Run, state: TrainState, progress: bool, on_step) -> Outcome:
                 outcome.final_eval = _stop_test_once(run, state)
         finally:
             outcome.interrupted = outcome.interrupted or signals.raised
+            outcome.signal = signals.name
             state.elapsed = time.perf_counter() - t_start
             # Leaving on an exception, the other processes may sit in another collective: a gather
             # now would wait for them for ever. Process 0 then saves what it has, without the
             # others' data streams (a resume redraws theirs from their seeds).
             failing = sys.exc_info()[0] is not None and run.world_size > 1
             if state.step > 0:
-                run.save(state, collective=not failing)
+                outcome.unsaved = not run.save(state, collective=not failing)
             log.close()
+    if outcome.unsaved:
+        last = ckpt.latest(cfg.checkpoint_dir)
+        kept = f"the last good checkpoint is {last}" if last is not None else "no checkpoint was written"
+        raise TrainingDiverged(
+            f"the weights at step {state.step} are NaN or infinite and were not saved ({kept}): lower "
+            f"--learning_rate and run again"
+        )
     return outcome
 
 
@@ -716,19 +751,27 @@ def _run_stop_test(run: Run, state: TrainState, outcome: Outcome, log: RunLog, t
 
 
 def _recover(run: Run, state: TrainState, count: int, log: RunLog) -> None:
-    """Many non-finite steps in a row: go back to the last good checkpoint, halve the lr."""
-    last = ckpt.latest(run.cfg.checkpoint_dir)
+    """Many non-finite steps in a row (``count``), or non-finite weights at a save (``count`` 0): go
+    back to the last good checkpoint and halve the lr. Non-finite weights with no checkpoint to go
+    back to cannot be helped: :class:`TrainingDiverged`."""
     lowered = [group["lr"] * 0.5 for group in state.optimizer.param_groups]
-    if last is not None:
-        good = ckpt.load(last)
+    last = None
+    if ckpt.has_checkpoints(run.cfg.checkpoint_dir):
+        last, good = ckpt.load_newest_good(run.cfg.checkpoint_dir, rename=run.main_process)
         state.model.load_state_dict(good["model"])
         state.optimizer.load_state_dict(good["optimizer"])
+    elif not all(bool(torch.isfinite(p).all()) for p in state.model.parameters()):
+        raise TrainingDiverged(
+            f"the weights became NaN or infinite by step {state.step}, before any checkpoint was saved: lower "
+            f"--learning_rate (it is {state.optimizer.param_groups[0]['lr']:.3g}) and run again"
+        )
     for group, lr in zip(state.optimizer.param_groups, lowered):
         group["lr"] = lr
     where = f"restored {last.name}" if last is not None else "no checkpoint yet to restore"
+    what = f"{count} non-finite steps in a row" if count else "non-finite weights (not saved)"
     if run.main_process:
         log.warn(
-            f"{count} non-finite steps in a row at step {state.step}: {where}, learning rate lowered to "
+            f"{what} at step {state.step}: {where}, learning rate lowered to "
             f"{state.optimizer.param_groups[0]['lr']:.3g}"
         )
 
@@ -763,6 +806,7 @@ def _summary(cfg: TrainConfig, state: TrainState, outcome: Outcome, task: Task, 
             "final_eval": outcome.final_eval,
             "compiled_from_step": outcome.compiled_from,
             "first_step_time": outcome.first_step_time,
+            "signal": outcome.signal,
         }
         (Path(cfg.train_log_dir) / "summary.json").write_text(json.dumps(summary, indent=1))
     return {
@@ -775,6 +819,7 @@ def _summary(cfg: TrainConfig, state: TrainState, outcome: Outcome, task: Task, 
         "learned": learned,
         "learned_at": state.learned_at,
         "interrupted": outcome.interrupted,
+        "signal": outcome.signal,
         "time_up": outcome.time_up,
         "final_eval": outcome.final_eval,
         "skipped_steps": state.skipped,
@@ -794,10 +839,12 @@ class StopSignals:
 
     def __init__(self):
         self.raised = False
+        self.name: str | None = None  # "SIGINT" or "SIGTERM", once one came
         self._old: dict = {}
 
     def _note(self, signum, frame):
         self.raised = True
+        self.name = signal.Signals(signum).name
 
     def __enter__(self) -> StopSignals:
         if _main_thread():
@@ -810,13 +857,15 @@ class StopSignals:
 
 
 class RunLog:
-    """Metrics, TensorBoard, the progress bar and pictures. The step metrics are summed on the
-    device and read once per ``log_interval`` (one host synchronisation per interval); a row is
-    the mean over the steps since the last one."""
+    """Metrics, TensorBoard, the progress and pictures. The step metrics are summed on the device
+    and read once per ``log_interval`` (one host synchronisation per interval); a row is the mean
+    over the steps since the last one. Progress is a bar on a terminal, and otherwise (output to a
+    file or a pipe) a plain line at most every ``print_seconds``; its rate is measured over the
+    time since the last update, counted from the start of this sitting (never 0 after a resume)."""
 
     KEYS = ("loss", "bits", "bit_errors", "cost", "grad_norm")
 
-    def __init__(self, cfg: TrainConfig, task: Task, step: int, progress: bool, main: bool):
+    def __init__(self, cfg: TrainConfig, task: Task, state: TrainState, progress: bool, main: bool):
         self.cfg, self.task = cfg, task
         self.writer = _open_writer(cfg.train_log_dir) if main else None
         self.file = (
@@ -824,10 +873,12 @@ class RunLog:
             if cfg.train_log_dir and main
             else None
         )
-        self.bar = _progress_bar(progress, step)
+        terminal = sys.stderr.isatty()  # where the bar draws
+        self.bar = _progress_bar(progress and terminal, state.step)
+        self.lines = progress and not terminal  # plain progress lines instead of the bar
         self.sums: torch.Tensor | None = None
         self.count = 0
-        self.last_time, self.last_sequences = time.perf_counter(), None  # type: float, int | None
+        self.last_time, self.last_sequences = time.perf_counter(), state.sequences
 
     def step(self, state: TrainState, result: StepResult, widened: bool, seconds: float) -> None:
         m = result.metrics
@@ -853,13 +904,20 @@ class RunLog:
             self.file.write(json.dumps(row) + "\n")
             self.file.flush()
         now = time.perf_counter()
+        if self.bar is None and not (self.lines and now - self.last_time >= self.cfg.print_seconds):
+            return
+        rate = (state.sequences - self.last_sequences) / max(now - self.last_time, 1e-9)
+        levels = f"{self.task.level_name} {self.task.min_level}-{state.curriculum.level}"
         if self.bar is not None:
-            done = state.sequences - (self.last_sequences if self.last_sequences is not None else state.sequences)
-            rate = done / max(now - self.last_time, 1e-9)
             self.bar.update(state.step - self.bar.n)
             self.bar.set_postfix_str(
-                f"loss {row['loss']:.4f} | bit errors/seq {row['bit_errors']:.2f} | {rate:.0f} seq/s | "
-                f"{self.task.level_name} {self.task.min_level}-{state.curriculum.level}"
+                f"loss {row['loss']:.4f} | bit errors/seq {row['bit_errors']:.2f} | {rate:.0f} seq/s | {levels}"
+            )
+        else:
+            print(
+                f"step {state.step} | {state.sequences:,} sequences | loss {row['loss']:.4f} | "
+                f"cost {row['cost']:.4f} | {rate:.0f} seq/s | {levels}",
+                flush=True,
             )
         self.last_time, self.last_sequences = now, state.sequences
 
@@ -876,8 +934,10 @@ class RunLog:
                 self.writer.add_scalar("eval/cost_at_top_level", result["top"]["cost"], sequences)
 
     def note(self, message: str) -> None:
-        if self.bar is not None:  # the progress bar's own run: not --quiet, and process 0
+        if self.bar is not None:  # the progress's own run: not --quiet, and process 0
             self.bar.write(message)
+        elif self.lines:
+            print(message, flush=True)
 
     def warn(self, message: str) -> None:
         (self.bar.write if self.bar is not None else print)(f"warning: {message}")

@@ -138,7 +138,9 @@ class MemoryModel(nn.Module):
     """A memory model over whole sequences, used like ``torch.nn.LSTM(batch_first=True)``.
 
     ``forward(x, state=None, lengths=None, return_trace=False, memory_locations=None)``:
-        x: ``[B, T, input_size]`` float. state: a state to continue from, or None for the initial
+        x: ``[B, T, input_size]`` float, of any floating dtype: it is cast to the weights' dtype
+        (float32 unless the model was converted, e.g. ``model.double()`` to run in float64, so a
+        float64 input to a float32 model runs in float32). state: a state to continue from, or None for the initial
         state (with ``memory_locations`` rows if given). lengths: optional ``[B]`` integer tensor;
         steps at or past a sample's length leave its state unchanged and output zeros, so the
         returned state is each sample's state at its own end. return_trace: also return a dict
