@@ -336,6 +336,18 @@ def all_batches(args) -> list[int]:
 
 
 def cmd_train(args, argv: list[str]) -> int:
+    """``ntm train [RECIPE] [flags]``: a recipe's phases (:func:`cmd_recipe`), or one run from the flags."""
+    spec = getattr(args, "recipe", None) or args.config
+    if spec is not None:
+        return cmd_recipe(args, argv, spec)
+    if args.run_dir is not None:  # one directory for checkpoints and logs
+        args.checkpoint_dir = args.checkpoint_dir or args.run_dir
+        args.train_log_dir = args.train_log_dir or args.run_dir
+    return _train_once(args, argv)[0]
+
+
+def _train_once(args, argv: list[str] | None, recipe=None) -> tuple[int, dict | None]:
+    """One training run from a resolved namespace; returns the exit code and the run's result."""
     from .train import make_task, train
 
     # Every setting is checked here, before torchrun starts more processes, so that bad input is
@@ -350,7 +362,9 @@ def cmd_train(args, argv: list[str]) -> int:
     nproc = training_processes(args)
     if nproc > 1 and launcher:
         make_task(value(args, "task"), task_opts)
-        return launch_torchrun(nproc, argv)  # process 0 says it all again
+        if argv is None:
+            raise UsageError("a recipe's phase trains in one process: drop nproc from the recipe or its flags")
+        return launch_torchrun(nproc, argv), None  # process 0 says it all again
     for line in said:
         print(line)
     if nproc == 1:
@@ -361,11 +375,13 @@ def cmd_train(args, argv: list[str]) -> int:
     cfg = train_config(args, kind, model_opts, task_opts)
     task = make_task(cfg.task, cfg.task_options)
     _print_header(args, cfg, task, data)
+    if recipe is None and int(os.environ.get("RANK", "0")) == 0:
+        _write_config(Path(cfg.checkpoint_dir), _recipe_of(args, cfg))
     result = train(cfg, progress=not args.quiet)
     _print_result(result, task)
     if result["signal"] == "SIGINT":
         print("ntm: interrupted (Ctrl-C): checkpoint saved; run the same command again to resume", file=sys.stderr)
-        return 130
+        return 130, result
     check = result["final_eval"]
     if check is not None and not math.isfinite(check["cost"]):
         print(
@@ -373,9 +389,135 @@ def cmd_train(args, argv: list[str]) -> int:
             f"earlier checkpoint with a lower --learning_rate",
             file=sys.stderr,
         )
-        return 1
-    if not result["interrupted"]:
+        return 1, result
+    if not result["interrupted"] and recipe is None:
         _short_test(result["model"], task, value(args, "seed"), value(args, "device"))
+    return 0, result
+
+
+def _recipe_of(args, cfg):
+    """The resolved settings of a run from flags, as a one-phase recipe (what config.toml holds)."""
+    from . import recipes
+
+    settings = {}
+    stray = set(flags_not_for(cfg.model))
+    for name in recipes.options():
+        v = value(args, name)
+        if v is not None and name not in stray and name != "init_from":
+            settings[name] = v
+    if cfg.init_from is not None:
+        settings["init_from"] = cfg.init_from
+    phase = recipes.Phase(sequences=cfg.max_steps * value(args, "batches"), until_learned=cfg.stop_when_learned)
+    name = Path(cfg.checkpoint_dir).name or "run"
+    return recipes.Recipe(name=name, task=cfg.task, model=cfg.model, phases=[phase], settings=settings, seed=cfg.seed)
+
+
+def _versions() -> str:
+    """ntmkit's and torch's versions, and the commit of ntmkit's source when it is a git checkout."""
+    import subprocess
+
+    import torch
+
+    from . import __version__
+
+    line = f"ntmkit {__version__}, torch {torch.__version__}"
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, timeout=5,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return line + (f", commit {commit}" if commit else "")
+
+
+def _write_config(directory: Path, recipe) -> None:
+    """Save the resolved configuration as ``config.toml`` in the run directory and print it as one block."""
+    from . import recipes
+
+    directory.mkdir(parents=True, exist_ok=True)
+    header = f"the resolved configuration of this run ({_versions()}); run it again: ntm train --config THIS_FILE"
+    (directory / recipes.CONFIG).write_text(recipes.dumps(recipe, header))
+    shown = " ".join(f"{k}={v}" for k, v in recipe.settings.items())
+    print(f"settings: task={recipe.task} model={recipe.model} seed={recipe.seed} {shown}")
+    print(f"saved {directory / recipes.CONFIG}")
+
+
+def cmd_recipe(args, argv: list[str], spec: str) -> int:
+    """``ntm train RECIPE``: every phase of the recipe in one run directory, resuming in the phase
+    where it stopped; flags given win over the recipe in every phase."""
+    import json
+
+    from . import recipes
+
+    recipe = recipes.load(spec)
+    given = {name: getattr(args, name) for name in (*recipes.options(), "task", "model", "seed")}
+    recipe = recipe.with_flags({k: v for k, v in given.items() if v is not None})
+    for k in range(len(recipe.phases)):
+        recipes.check_phase(recipe, k)
+    spec_path = Path(spec)
+    if args.run_dir is not None:
+        run_dir = Path(args.run_dir)
+    elif spec_path.is_dir():
+        run_dir = spec_path
+    elif spec_path.name == recipes.CONFIG:
+        run_dir = spec_path.parent
+    else:
+        run_dir = Path(f"./ntm_runs/{recipe.name}" + (f"-seed{recipe.seed}" if recipe.seed is not None else ""))
+    check_writable(str(run_dir), "--run_dir")
+    stored = run_dir / recipes.CONFIG
+    body = recipes.dumps(recipe)
+    if stored.is_file():
+        old = recipes.dumps(recipes.parse(stored.read_text(), str(stored)))
+        if old != body:
+            differ = next(a for a, b in zip([*old.splitlines(), ""], [*body.splitlines(), ""]) if a != b)
+            raise UsageError(
+                f"{run_dir} holds a run of another configuration ({stored}: {differ!r}): give the same recipe and "
+                f"flags, or another --run_dir"
+            )
+    _write_config(run_dir, recipe)
+    n = len(recipe.phases)
+    previous = None
+    for k, phase in enumerate(recipe.phases):
+        d = run_dir if n == 1 else run_dir / f"phase-{k + 1}"
+        done = d / "phase.json"
+        if done.is_file():
+            print(f"phase {k + 1} of {n}: done ({done})")
+            previous = d
+            continue
+        ns = recipes.namespace(recipe, k, d, previous)
+        ns.quiet = args.quiet
+        left = sum(p.sequences for p in recipe.phases[k:])
+        fresh = "a fresh optimiser" if previous is None or phase.fresh_optimizer else "the optimiser carried on"
+        stop = ", stops once learned" if phase.until_learned else ""
+        print(
+            f"phase {k + 1} of {n}: {phase.sequences:,} sequences ({fresh}{stop}); {left:,} sequences left in "
+            f"{recipe.name}"
+        )
+        validate(ns, "train")
+        code, result = _train_once(ns, None, recipe=recipe)
+        if code != 0 or result is None or result["interrupted"] or result["time_up"]:
+            return code
+        done.write_text(json.dumps({"phase": k + 1, "step": result["step"], "sequences": result["sequences"],
+                                    "seconds": round(result["seconds"], 1), "learned": result["learned"],
+                                    "final_eval": result["final_eval"]}, indent=1))  # fmt: skip
+        previous = d
+    print(f"recipe {recipe.name}: all {n} phase(s) done in {run_dir}")
+    return 0
+
+
+def cmd_recipes(args) -> int:
+    """``ntm recipes``: the shipped recipes, what each reaches and its budget."""
+    from . import recipes
+    from .pretrained import manifest
+
+    entries = manifest()
+    print(f"{'recipe':<24} {'task':<20} {'model':<6} {'phases':>6} {'sequences':>11}  reaches (stored figure)")
+    for name in recipes.shipped():
+        r = recipes.load(name)
+        m = entries.get(r.shipped or "", {})
+        reached = f"{m['training_range_cost']} {m['cost_name']} (shipped {r.shipped})" if m else "-"
+        print(f"{name:<24} {r.task:<20} {r.model:<6} {len(r.phases):>6} {r.sequences:>11,}  {reached}")
     return 0
 
 
@@ -453,6 +595,7 @@ def train_config(args, kind: str, model_opts: dict, task_opts: dict):
         device=value(args, "device"),
         checkpoint_dir=value(args, "checkpoint_dir"),
         init_from=value(args, "init_from"),
+        init_optimizer=bool(getattr(args, "init_optimizer", False)),
         train_log_dir=value(args, "train_log_dir"),
         report_interval=value(args, "report_interval"),
         max_to_keep=value(args, "max_to_keep"),
@@ -862,6 +1005,8 @@ def _main(parser, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         command = resolve_command(args)
+        if command == "recipes":
+            return cmd_recipes(args)
         apply_preset(args)
         validate(args, command)
         keep_freed_memory()

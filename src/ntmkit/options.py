@@ -18,14 +18,15 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from .models import DNCConfig, NTMConfig
+from .models import DNCConfig, NTMConfig, TransformerConfig
+from .models.transformer import POSITIONS
 from .optim import OPTIMIZERS
 from .registry import MODELS, model_kind
 from .tasks import TASKS
 from .tasks.associative_recall import LAYOUTS as RECALL_LAYOUTS
 from .train import TrainConfig
 
-COMMANDS = ("train", "test", "visualize", "evaluate", "sweep", "bench")
+COMMANDS = ("train", "test", "visualize", "evaluate", "sweep", "bench", "recipes")
 
 
 class UsageError(Exception):
@@ -83,10 +84,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("preset", "task", "paper: the heads, controller size, optimiser and learning rate of the paper's "
            "tables for this task and model (flags given explicitly still win)", choices=("paper",)),
     # the model
-    Option("model", "model", "ntm, dnc (the Differentiable Neural Computer) or the lstm baseline", (T, "model"),
-           choices=tuple(MODELS)),
-    Option("controller", "model", "controller of the NTM (default feedforward) or the DNC (default lstm)",
-           choices=("feedforward", "lstm")),
+    Option("model", "model", "ntm, dnc (the Differentiable Neural Computer), the lstm baseline, or the models of "
+           "the Chomsky-hierarchy study: stack_rnn, tape_rnn, transformer", (T, "model"), choices=tuple(MODELS)),
+    Option("controller", "model", "controller of the NTM (default feedforward), the DNC (default lstm) or the "
+           "Stack-RNN and Tape-RNN (rnn, the default, or lstm)", choices=("feedforward", "lstm", "rnn")),
     Option("controller_size", "model", "units per controller layer", (N, "controller_size"), type=int),
     Option("controller_layers", "model", "controller layers (default 3 feed-forward, 1 LSTM)", type=int),
     Option("memory_locations", "model", "N, memory rows", (N, "memory_locations"), type=int),
@@ -113,6 +114,9 @@ OPTIONS: tuple[Option, ...] = (
            (N, "learn_w_bias"), action="bool"),
     Option("learn_m_bias", "model", "learn the initial memory (--no-learn_m_bias keeps it fixed)",
            (N, "learn_m_bias"), action="bool"),
+    Option("attention_heads", "model", "Transformer: attention heads", (TransformerConfig, "num_heads"), type=int),
+    Option("position", "model", "Transformer: sincos (encodings added to the inputs) or rope (rotary, relative)",
+           (TransformerConfig, "position"), choices=POSITIONS),
     Option("masked_lookup", "model", "DNC: content look-ups through a learned mask (Csordás & Schmidhuber 2019)",
            (DNCConfig, "masked_lookup"), action="bool"),
     Option("deallocation", "model", "DNC: erase the rows the free gates release (Csordás & Schmidhuber 2019)",
@@ -180,6 +184,10 @@ OPTIONS: tuple[Option, ...] = (
            "checkpoint file or directory, or a shipped model's name (a task, e.g. priority_sort, or TASK-dnc); its "
            "settings fill in the model flags left out. Ignored when --checkpoint_dir already holds a run (that "
            "run resumes)", (T, "init_from")),
+    Option("run_dir", "files", "one directory for a run's checkpoints, logs and config.toml (a recipe's: "
+           "default ./ntm_runs/NAME, each phase in phase-K)"),
+    Option("config", "files", "run a recipe: a shipped recipe's name, a .toml file, or a run's config.toml or "
+           "directory (the same as naming it after 'train'); flags given win over it"),
     Option("max_to_keep", "files", "checkpoints kept", (T, "max_to_keep"), type=int),
     Option("report_interval", "files", "steps between checkpoints", (T, "report_interval"), type=int),
     Option("train_log_dir", "files", "TensorBoard logs and metrics.jsonl", (T, "train_log_dir")),
@@ -199,6 +207,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("jobs", "evaluate and sweep", "sweep: training processes at once (default: the number of cores)",
            type=int),
     Option("sweep_dir", "evaluate and sweep", "sweep: where runs and plots go (default ./ntm_sweep/TASK)"),
+    Option("suite", "evaluate and sweep", "sweep: chomsky runs the Chomsky-hierarchy grid (15 tasks x 7 models x "
+           "--seeds; --epochs x --steps_per_epoch steps, --batches, --learning_rate; scored at --values with "
+           "--sequences each) in --sweep_dir (default ./ntm_sweep/chomsky), resumably, and writes its table",
+           choices=("chomsky",)),
     # bench
     Option("quick", "bench", "bench: a reduced run (under 2 minutes)", action="flag"),
     Option("history", "bench", "bench: append this run's figures, with the date and commit, as one JSON line "
@@ -216,6 +228,7 @@ COMMAND_GROUPS = {
     "evaluate": ("task", "model", "training", "files", "evaluate and sweep"),
     "sweep": ("task", "model", "training", "files", "evaluate and sweep"),
     "bench": ("bench", "model"),
+    "recipes": (),
 }
 COMMAND_HELP = {
     "train": "train (or resume) a model; stops when the task is learned",
@@ -224,6 +237,7 @@ COMMAND_HELP = {
     "evaluate": "cost against one axis of the task (e.g. every copy length 1-120): table, JSON, plot",
     "sweep": "train several seeds in parallel; median learning curves and a per-seed table",
     "bench": "training throughput (sequences per second), eager against compiled",
+    "recipes": "the shipped recipes: task, model, phases, budget and the figure each reaches",
 }
 
 
@@ -327,6 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for command, groups in COMMAND_GROUPS.items():
         c = sub.add_parser(command, help=COMMAND_HELP[command], description=COMMAND_HELP[command])
+        if command == "train":
+            c.add_argument("recipe", nargs="?", help="a recipe to run: a shipped recipe (ntm recipes), a .toml file "
+                           "or a run directory; flags given win over it")  # fmt: skip
         _add_legacy_commands(c, suppress=True)
         _add_groups(c, groups, suppress=True)
     return p
@@ -469,7 +486,7 @@ def model_options(args, kind: str) -> dict:
         if flag == "maximum_shifts":
             v = (v - 1) // 2  # the window's size -> the shift range
         options[config_key(flag, kind)] = v
-    if "controller" in k.flags and given(args, "controller_layers") is None:
+    if "controller" in k.flags and "controller_layers" in k.flags and given(args, "controller_layers") is None:
         options["controller_layers"] = 3 if options["controller"] == "feedforward" else 1
     return options
 

@@ -129,7 +129,12 @@ def visualize(model, task: Task, batch: Batch, path) -> Path:
     model.eval()
     logits, trace = _forward(model, batch.inputs[:1], trace=True)
     if not trace:
-        raise ConfigError("this model has no memory to draw (an LSTM baseline): visualize an NTM or DNC checkpoint")
+        raise ConfigError(
+            "this model has no memory to draw (an LSTM baseline or a Transformer): visualize an NTM, DNC, Stack-RNN "
+            "or Tape-RNN checkpoint"
+        )
+    if "actions" in trace:
+        return _actions_figure(model, task, batch, logits, trace, path)
     t = int(batch.lengths[0])
     ww = trace["write_weights"][0, :t].numpy()  # [T, H, N]: every write head
     rw = trace["read_weights"][0, :t].numpy()
@@ -190,6 +195,27 @@ def visualize(model, task: Task, batch: Batch, path) -> Path:
         ax.set_ylabel("location", fontsize=8)
         _row_ticks(ax, rows)
     fig.suptitle(f"{task.name}: {task.level_name} {int(batch.levels[0])}", fontsize=11)
+    return _save(fig, path)
+
+
+def _actions_figure(model, task: Task, batch: Batch, logits, trace: dict, path) -> Path:
+    """A Stack-RNN's or Tape-RNN's step by step: input, output, the weights of its actions, and the
+    cell it reads (the top of the stack, the cell under the tape's head)."""
+    t = int(batch.lengths[0])
+    names = type(model).actions
+    panels = [
+        ("input", batch.inputs[0, :t].T.numpy(), "channel", "Greys", (0, 1)),
+        ("output", torch.softmax(logits[0, :t], -1).T.numpy() * batch.mask[0, :t].numpy(), "class", "Greys", (0, 1)),
+        ("actions", trace["actions"][0, :t].T.numpy(), "", "magma", (0, 1)),
+        ("cell read", trace["read"][0, :t].T.numpy(), "cell column", "RdBu_r", (-1, 1)),
+    ]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 1.8 * len(panels)), squeeze=False)
+    for ax, (title, data, ylabel, cmap, (lo, hi)) in zip(axes[:, 0], panels):
+        _panel(ax, data, title, ylabel, cmap, lo, hi)
+    axes[2, 0].set_yticks(range(len(names)), names, fontsize=7)
+    axes[-1, 0].set_xlabel("time")
+    fig.suptitle(f"{type(model).__name__} on {task.name}: {task.level_name} {int(batch.levels[0])}", fontsize=11)
+    fig.tight_layout()
     return _save(fig, path)
 
 

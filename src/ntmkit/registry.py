@@ -12,7 +12,19 @@ from typing import Any
 import torch
 
 from .errors import ConfigError
-from .models import DNC, NTM, DNCConfig, LSTMBaseline, LSTMConfig, NTMConfig
+from .models import (
+    DNC,
+    NTM,
+    DNCConfig,
+    LSTMBaseline,
+    LSTMConfig,
+    NTMConfig,
+    StackRNN,
+    StructuredRNNConfig,
+    TapeRNN,
+    Transformer,
+    TransformerConfig,
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,34 @@ MODELS: dict[str, ModelKind] = {
         has_memory=False,
         flags=("controller_size", "controller_layers"),
         flag_fields={"controller_size": "hidden_size", "controller_layers": "num_layers"},
+    ),
+    # The models Delétang et al. (2023) found best at length generalisation, beside ours.
+    "stack_rnn": ModelKind(
+        "stack_rnn",
+        "Stack-RNN",
+        StructuredRNNConfig,
+        StackRNN,
+        has_memory=False,
+        flags=("controller", "controller_size", "memory_vector_size"),
+        flag_fields={"controller_size": "hidden_size", "memory_vector_size": "cell_size"},
+    ),
+    "tape_rnn": ModelKind(
+        "tape_rnn",
+        "Tape-RNN",
+        StructuredRNNConfig,
+        TapeRNN,
+        has_memory=False,
+        flags=("controller", "controller_size", "memory_vector_size"),
+        flag_fields={"controller_size": "hidden_size", "memory_vector_size": "cell_size"},
+    ),
+    "transformer": ModelKind(
+        "transformer",
+        "Transformer",
+        TransformerConfig,
+        Transformer,
+        has_memory=False,
+        flags=("controller_size", "controller_layers", "attention_heads", "position"),
+        flag_fields={"controller_size": "d_model", "controller_layers": "num_layers", "attention_heads": "num_heads"},
     ),
 }
 

@@ -345,6 +345,10 @@ def cmd_sweep(args, argv: list[str]) -> int:
     from .options import UsageError, value
     from .tasks import TASKS
 
+    if args.suite == "chomsky":
+        from .chomsky import cmd_suite
+
+        return cmd_suite(args)
     task = value(args, "task")
     first = args.first_seed or 0
     seeds = list(range(first, first + (args.seeds or 3)))

@@ -76,6 +76,7 @@ class TrainConfig:
     # name such as "priority_sort"; see init_source) with a fresh optimiser. A run that resumes
     # from checkpoint_dir ignores it.
     init_from: str | None = None
+    init_optimizer: bool = False  # with init_from: carry its optimiser state on too (a recipe's next phase)
     train_log_dir: str | None = "./ntm_logs"
     report_interval: int = 200  # steps between checkpoints
     max_to_keep: int = 3
@@ -499,9 +500,19 @@ def _train(cfg: TrainConfig, task: Task, model_config: dict, progress: bool, on_
     state = build_state(cfg, task, model_config, device, rank)
     if data is None and cfg.init_from is not None:
         source, where = init_source(cfg.init_from)
-        check_matches(source, cfg.model, model_config, cfg.task, cfg.task_options, where)
+        check_matches(source, cfg.model, model_config, cfg.task, {}, where)  # a new run: task options may differ
         state.model.load_state_dict(source["model"])
         state.sequences_before = ckpt.trained_sequences(source)
+        if cfg.init_optimizer and "optimizer" in source:
+            saved_with = source.get("train_config", {}).get("optimizer")
+            if saved_with not in (None, cfg.optimizer):
+                raise ConfigError(
+                    f"{where} was trained with the {saved_with} optimiser, not {cfg.optimizer}: start this phase with "
+                    f"a fresh optimiser (fresh_optimizer = true) or keep {saved_with}"
+                )
+            state.optimizer.load_state_dict(source["optimizer"])
+            if cfg.learning_rate is not None:
+                state.set_learning_rate(cfg.learning_rate)
     memory_sizes = memory_sizes_for(cfg, task, state.model)
     batch = schedule.value_at(cfg.batch_schedule, 0 if data is None else data["sequences"], cfg.batch_size)
     pending, compiled_from = _compile(cfg, state.model, model_config, memory_sizes, device, world_size, batch)

@@ -3,6 +3,7 @@
 from ..errors import TaskError
 from .associative_recall import AssociativeRecallTask
 from .base import Batch, Task
+from .chomsky import CHOMSKY_TASKS
 from .copy import CopyTask
 from .ngrams import NGramsTask
 from .priority_sort import PrioritySortTask
@@ -14,9 +15,11 @@ TASKS: dict[str, type[Task]] = {
     "associative_recall": AssociativeRecallTask,
     "ngrams": NGramsTask,
     "priority_sort": PrioritySortTask,
+    **CHOMSKY_TASKS,  # the 15 length-generalisation tasks of Delétang et al. (2023)
 }
 
 __all__ = [
+    "CHOMSKY_TASKS",
     "TASKS",
     "AssociativeRecallTask",
     "Batch",
