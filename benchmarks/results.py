@@ -993,7 +993,9 @@ def render(tasks: list[str]) -> None:
             "",
         ]
     lines += dnc_section()
-    PAGE.write_text("\n".join(lines))
+    from ntmkit.clidoc import reflow
+
+    PAGE.write_text(reflow("\n".join(lines)))
     print(f"wrote {PAGE}")
 
 

@@ -433,7 +433,9 @@ def main() -> None:
         text = text[:start] + "\n".join(body) + text[end:]
     else:
         text = text.rstrip("\n") + "\n\n" + "\n".join(body) + "\n"
-    PAGE.write_text(text)
+    from ntmkit.clidoc import reflow
+
+    PAGE.write_text(reflow(text))
     print(f"wrote {PAGE}")
 
 

@@ -950,7 +950,7 @@ def test_init_from_starts_a_new_run_from_a_trained_model_s_weights(tmp_path, cap
 def test_ngrams_trains_on_two_processes_where_there_are_two_cores(monkeypatch):
     """The task's recommended --nproc 2 applies on the CPU, up to the cores there are, where the
     batch splits evenly; --nproc as given always wins, and a batch it cannot split is an error."""
-    from ntmkit import cli
+    from ntmkit import checks as cli
     from ntmkit.options import UsageError, build_parser
 
     def processes(argv, cores=2):

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from ntmkit.evaluate import evaluate
-from ntmkit.train import TrainConfig, build_model, make_task, model_config_for, train
+from ntmkit.registry import build_model
+from ntmkit.train import TrainConfig, make_task, model_config_for, train
 
 SMALL_MODEL = dict(controller_size=32, controller_layers=1, memory_locations=16, memory_vector_size=8)
 CASES = {

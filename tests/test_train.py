@@ -65,7 +65,7 @@ def test_curriculum_widens_a_range_it_cannot_learn_after_its_patience():
 def train_with_nan_gradients(cfg, bad_calls: range, factor: float = float("nan")) -> dict:
     """Train with the output layer's gradient multiplied by ``factor`` (NaN: turned to NaN) on the
     backward passes in ``bad_calls`` (counted from 1), through a hook on a freshly built model."""
-    import ntmkit.train as T
+    import ntmkit.train.state as T  # where build_state builds the model
 
     calls = {"n": 0}
 

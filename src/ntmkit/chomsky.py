@@ -303,9 +303,38 @@ def cmd_suite(args) -> int:
     return 0
 
 
+TABLE = ("<!-- table:begin -->", "<!-- table:end -->")
+
+
+def collect(root: Path) -> dict:
+    """Every scored cell of a grid directory, with the suite's settings: what the docs page is written from."""
+    return {"suite": asdict(load_config(root)), "cells": load_results(root)}
+
+
+def page(stored: dict, template: str) -> str:
+    """The docs page: ``template`` (hand-written) with its table slot filled from ``stored`` (:func:`collect`)."""
+    if TABLE[0] not in template or TABLE[1] not in template:
+        raise ValueError(f"the page has no table slot ({TABLE[0]} ... {TABLE[1]})")
+    cells = stored["cells"]
+    done = sorted({(c["task"], c["model"]) for c in cells})
+    seeds = sorted({c["seed"] for c in cells})
+    lines = [
+        TABLE[0],
+        table(cells),
+        "",
+        f"{len(cells)} runs scored: {len(done)} task-model pairs of {len(CHOMSKY_TASKS) * len(MODELS)}, seeds "
+        f"{', '.join(map(str, seeds)) or '-'}. Each cell: our median (best, n = seeds scored) in %; bold where the "
+        f"best reaches {SOLVED:.0%}.",
+        TABLE[1],
+    ]
+    start, end = template.index(TABLE[0]), template.index(TABLE[1]) + len(TABLE[1])
+    return template[:start] + "\n".join(lines) + template[end:]
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m ntmkit.chomsky cell TASK MODEL SEED ROOT`` (one cell, the suite's settings from
-    ``ROOT/suite.json``) or ``table ROOT`` (print the table)."""
+    ``ROOT/suite.json``), ``table ROOT`` (print the table), ``collect ROOT OUT.json`` (store every
+    scored cell) or ``page STORED.json PAGE.md`` (fill the page's table from the stored cells)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["cell"]:
         task, model, seed, root = argv[1], argv[2], int(argv[3]), Path(argv[4])
@@ -316,6 +345,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if "score" in result else 130
     if argv[:1] == ["table"]:
         print(table(load_results(Path(argv[1]))))
+        return 0
+    if argv[:1] == ["collect"]:
+        Path(argv[2]).parent.mkdir(parents=True, exist_ok=True)
+        Path(argv[2]).write_text(json.dumps(collect(Path(argv[1])), indent=1) + "\n")
+        print(f"saved {argv[2]}")
+        return 0
+    if argv[:1] == ["page"]:
+        target = Path(argv[2])
+        target.write_text(page(json.loads(Path(argv[1]).read_text()), target.read_text()))
+        print(f"wrote {target}")
         return 0
     print(main.__doc__)
     return 2

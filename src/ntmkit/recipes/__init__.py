@@ -289,7 +289,7 @@ def _default(name: str, ns) -> Any:
 
 def check_phase(recipe: Recipe, k: int) -> None:
     """Run the command line's checks on phase ``k``: one line naming the recipe and phase on failure."""
-    from ..cli import validate
+    from ..checks import validate
     from ..options import UsageError
 
     ns = namespace(recipe, k, Path("/nonexistent-recipe-check"), None)
