@@ -203,3 +203,14 @@ def test_ntm_recipes_lists_them_with_their_budget(capsys):
     out = capsys.readouterr().out
     assert all(name in out for name in recipes.shipped())
     assert "1,433,600" in out and "16.0971" in out  # priority sort: budget and the manifest's figure
+
+
+def test_every_shipped_model_s_command_is_one_runnable_recipe_command():
+    from ntmkit.pretrained import manifest
+
+    for name, entry in manifest().items():
+        assert entry["command"] == f"ntm train {entry['recipe']}", name
+        recipe = recipes.load(entry["recipe"])
+        assert recipe.shipped == name and recipes.parse(entry["recipe_text"]) == dataclasses.replace(
+            recipe, source="<recipe>", name="<recipe>"
+        )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from ..checkpoint import load
+from ..checkpoint import load, trained_sequences
 from ..errors import CheckpointError
 
 DEFAULT_MODEL = "ntm"  # its shipped files keep the task's name alone
@@ -71,6 +71,59 @@ def manifest() -> dict:
 
     path = resources.files(__name__) / "manifest.json"
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def measure(checkpoint, sequences: int = 1000) -> dict:
+    """A trained checkpoint (file or run directory) measured as :func:`record` measures a shipped model:
+    its cost, cross-entropy and wrong bits per sequence on the manifest's two fresh sets of its training
+    range (seeds 2024 and 5), so a re-made model can be put beside the shipped one's figures."""
+    import torch
+
+    from ..evaluate import evaluate
+    from ..registry import build_model
+    from ..tasks import TASKS
+
+    data = load(checkpoint)
+    t = TASKS[data["task"]["name"]](**data["task"]["options"])
+    model = build_model(data["model_kind"], data["model_config"])
+    model.load_state_dict(data["model"])
+    model.eval()
+    e = evaluate(model, t, sequences, torch.Generator().manual_seed(2024))
+    other = evaluate(model, t, sequences, torch.Generator().manual_seed(5))
+    return {
+        "task": t.name,
+        "cost_name": t.cost_name,
+        "training_range_cost": round(e["cost"], 4),
+        "cost_on_another_set": round(other["cost"], 4),
+        "cross_entropy_bits": round(e["bits"], 4),
+        "bit_errors": round(e["bit_errors"], 4),
+        "sequences_trained": trained_sequences(data),
+        "meets_target": max(e["cost"], other["cost"]) < t.learned_below,
+    }
+
+
+def attach_recipes() -> dict:
+    """Give each manifest entry the shipped recipe that re-makes it (a recipe naming it with
+    ``shipped = ...``): its name and text, and ``command`` = ``ntm train RECIPE``, one runnable
+    command; the account of how the file itself was trained is kept under ``history``."""
+    import json
+    from pathlib import Path
+
+    from .. import recipes
+
+    path = Path(__file__).parent / "manifest.json"
+    entries = json.loads(path.read_text())
+    for name in recipes.shipped():
+        r = recipes.load(name)
+        if r.shipped in entries:
+            entry = entries[r.shipped]
+            if "history" not in entry:
+                entry["history"] = entry.get("command", "")
+            entry["command"] = f"ntm train {name}"
+            entry["recipe"] = name
+            entry["recipe_text"] = (recipes.shipped_dir() / f"{name}.toml").read_text()
+    path.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")
+    return entries
 
 
 def record(task: str, command: str | None = None, sequences: int = 1000, note: str | None = None) -> dict:
