@@ -46,3 +46,13 @@ def test_the_chomsky_page_table_is_filled_from_the_stored_results_only():
     for cell in stored["cells"]:
         assert 0.0 <= cell["score"] <= 1.0 and cell["steps"] == stored["suite"]["steps"]
         assert len(cell["accuracy_by_length"]) == len(stored["suite"]["test_lengths"])
+
+
+def test_every_file_the_reproduce_page_names_exists():
+    import re
+
+    text = (ROOT / "docs" / "reproduce.md").read_text()
+    named = [p for p in re.findall(r"`((?:benchmarks|src)/[^`* ]+)`", text)]
+    assert len(named) >= 10
+    missing = [p for p in named if not (ROOT / p).exists()]
+    assert not missing, missing
