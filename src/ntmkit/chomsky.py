@@ -325,10 +325,35 @@ def page(stored: dict, template: str) -> str:
         f"{len(cells)} runs scored: {len(done)} task-model pairs of {len(CHOMSKY_TASKS) * len(MODELS)}, seeds "
         f"{', '.join(map(str, seeds)) or '-'}. Each cell: our median (best, n = seeds scored) in %; bold where the "
         f"best reaches {SOLVED:.0%}.",
+        "",
+        "Per seed (score in %, seed 0 / 1 / 2; training-range accuracy in brackets):",
+        "",
+        seed_table(cells),
         TABLE[1],
     ]
     start, end = template.index(TABLE[0]), template.index(TABLE[1]) + len(TABLE[1])
     return template[:start] + "\n".join(lines) + template[end:]
+
+
+def seed_table(cells: list[dict]) -> str:
+    """Every scored cell's score by seed, with its accuracy on the training range."""
+    by = {(c["task"], c["model"], c["seed"]): c for c in cells}
+    seeds = sorted({c["seed"] for c in cells})
+    models = [m for m in MODELS if any(c["model"] == m for c in cells)]
+    lines = ["| task | " + " | ".join(LABELS[m] for m in models) + " |", "|" + "---|" * (len(models) + 1)]
+    for task in CHOMSKY_TASKS:
+        row = []
+        for m in models:
+            got = [by.get((task, m, s)) for s in seeds]
+            row.append(
+                " / ".join(
+                    "-" if c is None else f"{100 * c['score']:.1f} ({100 * c['training_range_accuracy']:.0f})"
+                    for c in got
+                )
+            )
+        if any(r.strip("-/ ") for r in row):
+            lines.append(f"| {task} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
