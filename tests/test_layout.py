@@ -73,3 +73,8 @@ def test_no_function_longer_than_80_lines():
                 if lines > LONGEST:
                     long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({lines} lines)")
     assert not long, long
+
+
+def test_no_module_is_longer_than_500_lines():
+    long = {p.name: n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 500}
+    assert not long, long

@@ -17,14 +17,13 @@ from .inference import cmd_evaluate, cmd_test, load_for_inference, task_for_infe
 from .options import (
     MODEL_FLAGS,
     UsageError,
-    apply_preset,
     build_parser,
     model_options,
-    preset_settings,
     resolve_command,
     task_options,
     value,
 )
+from .presets import apply_preset, preset_settings
 from .registry import model_kind
 from .run import cmd_recipe, cmd_recipes, cmd_train, launch_torchrun, train_config
 

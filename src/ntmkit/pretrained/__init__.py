@@ -102,30 +102,6 @@ def measure(checkpoint, sequences: int = 1000) -> dict:
     }
 
 
-def attach_recipes() -> dict:
-    """Give each manifest entry the shipped recipe that re-makes it (a recipe naming it with
-    ``shipped = ...``): its name and text, and ``command`` = ``ntm train RECIPE``, one runnable
-    command; the account of how the file itself was trained is kept under ``history``."""
-    import json
-    from pathlib import Path
-
-    from .. import recipes
-
-    path = Path(__file__).parent / "manifest.json"
-    entries = json.loads(path.read_text())
-    for name in recipes.shipped():
-        r = recipes.load(name)
-        if r.shipped in entries:
-            entry = entries[r.shipped]
-            if "history" not in entry:
-                entry["history"] = entry.get("command", "")
-            entry["command"] = f"ntm train {name}"
-            entry["recipe"] = name
-            entry["recipe_text"] = (recipes.shipped_dir() / f"{name}.toml").read_text()
-    path.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")
-    return entries
-
-
 def record(task: str, command: str | None = None, sequences: int = 1000, note: str | None = None) -> dict:
     """Measure the shipped ``task`` model on fresh sequences of its training range and store the
     figures (its cost, cross-entropy bits per sequence, wrong bits per sequence), with the command

@@ -327,3 +327,27 @@ def _toml(v: Any) -> str:
     if isinstance(v, (int, float)):
         return repr(v)
     return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def attach_to_manifest() -> dict:
+    """Give each manifest entry the shipped recipe that re-makes it (a recipe naming it with
+    ``shipped = ...``): its name and text, and ``command`` = ``ntm train RECIPE``, one runnable
+    command; the account of how the file itself was trained is kept under ``history``."""
+    import json
+    from pathlib import Path
+
+    from .. import pretrained
+
+    path = Path(pretrained.__file__).parent / "manifest.json"
+    entries = json.loads(path.read_text())
+    for name in shipped():
+        r = load(name)
+        if r.shipped in entries:
+            entry = entries[r.shipped]
+            if "history" not in entry:
+                entry["history"] = entry.get("command", "")
+            entry["command"] = f"ntm train {name}"
+            entry["recipe"] = name
+            entry["recipe_text"] = (shipped_dir() / f"{name}.toml").read_text()
+    path.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")
+    return entries
