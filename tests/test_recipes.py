@@ -214,3 +214,18 @@ def test_every_shipped_model_s_command_is_one_runnable_recipe_command():
         assert recipe.shipped == name and recipes.parse(entry["recipe_text"]) == dataclasses.replace(
             recipe, source="<recipe>", name="<recipe>"
         )
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--steps_per_epoch", "3"], "--steps_per_epoch does not apply to a recipe"),
+        (["--keep_training"], "--keep_training does not apply to a recipe"),
+        (["--nproc", "2"], "a recipe's phase trains in one process"),
+    ],
+)
+def test_flags_a_recipe_cannot_take_are_one_line_and_write_nothing(flags, message, tmp_path, capsys):
+    assert main(["train", "copy", *flags, "--run_dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "run").exists()

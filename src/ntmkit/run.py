@@ -177,10 +177,26 @@ def cmd_recipe(args, argv: list[str], spec: str) -> int:
     from . import recipes
 
     recipe = recipes.load(spec)
+    for flag in (
+        "epochs",
+        "steps_per_epoch",
+        "keep_training",
+        "max_minutes",
+        "preset",
+        "checkpoint_dir",
+        "train_log_dir",
+    ):
+        if getattr(args, flag, None) not in (None, False):
+            raise UsageError(
+                f"--{flag} does not apply to a recipe (its phases set the budget and stop rule, --run_dir the "
+                f"directory): drop it, or edit a copy of the recipe"
+            )
     given = {name: getattr(args, name) for name in (*recipes.options(), "task", "model", "seed")}
     recipe = recipe.with_flags({k: v for k, v in given.items() if v is not None})
     for k in range(len(recipe.phases)):
         recipes.check_phase(recipe, k)
+        if (recipe.phases[k].settings.get("nproc") or recipe.settings.get("nproc") or 1) > 1:
+            raise UsageError("a recipe's phase trains in one process: drop nproc from the recipe or its flags")
     spec_path = Path(spec)
     if args.run_dir is not None:
         run_dir = Path(args.run_dir)
