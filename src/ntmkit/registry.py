@@ -59,6 +59,21 @@ class ModelKind:
 
 
 _CONTROLLER = ("controller", "controller_size", "controller_layers")
+
+
+def _structured(name: str, label: str, model_class) -> ModelKind:
+    """A recurrent network with a stack or a tape: its controller's size and its cell's width."""
+    return ModelKind(
+        name,
+        label,
+        StructuredRNNConfig,
+        model_class,
+        has_memory=False,
+        flags=("controller", "controller_size", "memory_vector_size"),
+        flag_fields={"controller_size": "hidden_size", "memory_vector_size": "cell_size"},
+    )
+
+
 _MEMORY = ("memory_locations", "memory_vector_size", "read_heads", "write_heads")
 MODELS: dict[str, ModelKind] = {
     "ntm": ModelKind(
@@ -102,24 +117,8 @@ MODELS: dict[str, ModelKind] = {
         flag_fields={"controller_size": "hidden_size", "controller_layers": "num_layers"},
     ),
     # The models Delétang et al. (2023) found best at length generalisation, beside ours.
-    "stack_rnn": ModelKind(
-        "stack_rnn",
-        "Stack-RNN",
-        StructuredRNNConfig,
-        StackRNN,
-        has_memory=False,
-        flags=("controller", "controller_size", "memory_vector_size"),
-        flag_fields={"controller_size": "hidden_size", "memory_vector_size": "cell_size"},
-    ),
-    "tape_rnn": ModelKind(
-        "tape_rnn",
-        "Tape-RNN",
-        StructuredRNNConfig,
-        TapeRNN,
-        has_memory=False,
-        flags=("controller", "controller_size", "memory_vector_size"),
-        flag_fields={"controller_size": "hidden_size", "memory_vector_size": "cell_size"},
-    ),
+    "stack_rnn": _structured("stack_rnn", "Stack-RNN", StackRNN),
+    "tape_rnn": _structured("tape_rnn", "Tape-RNN", TapeRNN),
     "transformer": ModelKind(
         "transformer",
         "Transformer",

@@ -62,9 +62,10 @@ class TokenTask(Task):
     def sample(self, n: int, generator: torch.Generator) -> Sample:
         """One sample of input length ``n`` (>= ``shortest``): input token ids, output class ids."""
 
-    @abstractmethod
     def output_length(self, n: int) -> int:
-        """The output length of a sample of input length ``n``."""
+        """The output length of a sample of input length ``n`` (one token: a decision; the tasks
+        whose answer is a string say how long it is)."""
+        return 1
 
     def steps(self, n: int) -> int:
         """Time steps of a sample of input length ``n``."""
@@ -139,6 +140,26 @@ class TokenTask(Task):
 
     def cost(self, score: dict):
         return 1.0 - score["accuracy"]
+
+
+@dataclass
+class BinaryStringTask(TokenTask):
+    """Input: a string over {0, 1}. Output: ``transform`` of it, ``output_factor`` times as long."""
+
+    vocabulary: ClassVar[tuple[str, ...]] = ("0", "1")
+    classes: ClassVar[tuple[str, ...]] = ("0", "1")
+    output_factor: ClassVar[int] = 1
+
+    @staticmethod
+    def transform(s: list[int]) -> list[int]:
+        return s
+
+    def output_length(self, n: int) -> int:
+        return self.output_factor * n
+
+    def sample(self, n, generator) -> Sample:
+        s = uniform(2, n, generator)
+        return s, self.transform(s)
 
 
 def uniform(k: int, n: int, generator: torch.Generator) -> list[int]:

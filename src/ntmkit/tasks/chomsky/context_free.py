@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import torch
 
-from .base import Sample, TokenTask, randint, uniform
+from .base import BinaryStringTask, Sample, TokenTask, randint, uniform
 from .regular import MODULUS
 
 STACK_ACTIONS = ("pop", "push a", "push b")
@@ -113,20 +113,15 @@ class StackManipulationTask(TokenTask):
 
 
 @dataclass
-class ReverseStringTask(TokenTask):
+class ReverseStringTask(BinaryStringTask):
     """Input: a string over {0, 1}. Output: the string backwards."""
 
     name = "reverse_string"
     chomsky_level = "DCF"
-    vocabulary: ClassVar[tuple[str, ...]] = ("0", "1")
-    classes: ClassVar[tuple[str, ...]] = ("0", "1")
 
-    def output_length(self, n: int) -> int:
-        return n
-
-    def sample(self, n, generator) -> Sample:
-        s = uniform(2, n, generator)
-        return s, s[::-1]
+    @staticmethod
+    def transform(s: list[int]) -> list[int]:
+        return s[::-1]
 
 
 @dataclass
@@ -138,9 +133,6 @@ class ModularArithmeticBracketsTask(TokenTask):
     chomsky_level = "DCF"
     vocabulary: ClassVar[tuple[str, ...]] = (*map(str, range(MODULUS)), "+", "-", "*", "(", ")")
     classes: ClassVar[tuple[str, ...]] = tuple(map(str, range(MODULUS)))
-
-    def output_length(self, n: int) -> int:
-        return 1
 
     def sample(self, n, generator) -> Sample:
         tokens = random_expression(n if n % 2 else n - 1, generator, "+-*")
@@ -159,9 +151,6 @@ class SolveEquationTask(TokenTask):
     vocabulary: ClassVar[tuple[str, ...]] = (*map(str, range(MODULUS)), "+", "-", "(", ")", "x", "=")
     classes: ClassVar[tuple[str, ...]] = tuple(map(str, range(MODULUS)))
     shortest = 3
-
-    def output_length(self, n: int) -> int:
-        return 1
 
     def sample(self, n, generator) -> Sample:
         m = n - 2 if n % 2 else n - 3  # E's length, odd

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .base import Sample, TokenTask, randint, uniform
+from .base import BinaryStringTask, Sample, TokenTask, randint, uniform
 
 SORT_ALPHABET = 5
 
@@ -54,20 +54,16 @@ def _split(n: int, generator) -> tuple[int, int]:
 
 
 @dataclass
-class DuplicateStringTask(TokenTask):
+class DuplicateStringTask(BinaryStringTask):
     """Input: a string w over {0, 1}. Output: ww."""
 
     name = "duplicate_string"
     chomsky_level = "CS"
-    vocabulary: ClassVar[tuple[str, ...]] = ("0", "1")
-    classes: ClassVar[tuple[str, ...]] = ("0", "1")
+    output_factor = 2
 
-    def output_length(self, n: int) -> int:
-        return 2 * n
-
-    def sample(self, n, generator) -> Sample:
-        s = uniform(2, n, generator)
-        return s, s + s
+    @staticmethod
+    def transform(s: list[int]) -> list[int]:
+        return s + s
 
 
 @dataclass
@@ -79,9 +75,6 @@ class MissingDuplicateTask(TokenTask):
     chomsky_level = "CS"
     vocabulary: ClassVar[tuple[str, ...]] = ("0", "1", "_")
     classes: ClassVar[tuple[str, ...]] = ("0", "1")
-
-    def output_length(self, n: int) -> int:
-        return 1
 
     def steps(self, n: int) -> int:
         return 2 * max(1, n // 2) + 1
@@ -96,20 +89,15 @@ class MissingDuplicateTask(TokenTask):
 
 
 @dataclass
-class OddsFirstTask(TokenTask):
+class OddsFirstTask(BinaryStringTask):
     """Input: a string over {0, 1}. Output: its letters at odd positions, then those at even ones."""
 
     name = "odds_first"
     chomsky_level = "CS"
-    vocabulary: ClassVar[tuple[str, ...]] = ("0", "1")
-    classes: ClassVar[tuple[str, ...]] = ("0", "1")
 
-    def output_length(self, n: int) -> int:
-        return n
-
-    def sample(self, n, generator) -> Sample:
-        s = uniform(2, n, generator)
-        return s, s[0::2] + s[1::2]
+    @staticmethod
+    def transform(s: list[int]) -> list[int]:
+        return s[0::2] + s[1::2]
 
 
 @dataclass

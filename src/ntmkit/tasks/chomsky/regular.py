@@ -45,20 +45,25 @@ def evaluate_flat(tokens: list[str], modulus: int = MODULUS) -> int:
 
 
 @dataclass
-class EvenPairsTask(TokenTask):
-    """Input: a string over {a, b}. Output: 1 if its number of ``ab`` and ``ba`` pairs is even."""
+class _StringDecision(TokenTask):
+    """Input: a string over {a, b}. Output: whether ``rule`` holds for it (1: it does)."""
 
-    name = "even_pairs"
     chomsky_level = "R"
     vocabulary: ClassVar[tuple[str, ...]] = ("a", "b")
     classes: ClassVar[tuple[str, ...]] = ("odd", "even")
-
-    def output_length(self, n: int) -> int:
-        return 1
+    rule: ClassVar = staticmethod(even_pairs)
 
     def sample(self, n, generator) -> Sample:
         s = uniform(2, n, generator)
-        return s, [int(even_pairs("".join("ab"[c] for c in s)))]
+        return s, [int(self.rule("".join("ab"[c] for c in s)))]
+
+
+@dataclass
+class EvenPairsTask(_StringDecision):
+    """Input: a string over {a, b}. Output: 1 if its number of ``ab`` and ``ba`` pairs is even."""
+
+    name = "even_pairs"
+    rule = staticmethod(even_pairs)
 
 
 @dataclass
@@ -70,9 +75,6 @@ class ModularArithmeticTask(TokenTask):
     chomsky_level = "R"
     vocabulary: ClassVar[tuple[str, ...]] = (*map(str, range(MODULUS)), *OPERATORS)
     classes: ClassVar[tuple[str, ...]] = tuple(map(str, range(MODULUS)))
-
-    def output_length(self, n: int) -> int:
-        return 1
 
     def sample(self, n, generator) -> Sample:
         k = (n + 1) // 2  # numbers; the expression has 2k - 1 tokens
@@ -86,20 +88,11 @@ class ModularArithmeticTask(TokenTask):
 
 
 @dataclass
-class ParityCheckTask(TokenTask):
+class ParityCheckTask(_StringDecision):
     """Input: a string over {a, b}. Output: 1 if it holds an even number of ``b``."""
 
     name = "parity_check"
-    chomsky_level = "R"
-    vocabulary: ClassVar[tuple[str, ...]] = ("a", "b")
-    classes: ClassVar[tuple[str, ...]] = ("odd", "even")
-
-    def output_length(self, n: int) -> int:
-        return 1
-
-    def sample(self, n, generator) -> Sample:
-        s = uniform(2, n, generator)
-        return s, [int(parity_check("".join("ab"[c] for c in s)))]
+    rule = staticmethod(parity_check)
 
 
 @dataclass
@@ -110,9 +103,6 @@ class CycleNavigationTask(TokenTask):
     chomsky_level = "R"
     vocabulary: ClassVar[tuple[str, ...]] = ("stay", "+1", "-1")
     classes: ClassVar[tuple[str, ...]] = tuple(map(str, range(MODULUS)))
-
-    def output_length(self, n: int) -> int:
-        return 1
 
     def sample(self, n, generator) -> Sample:
         moves = uniform(3, n, generator)
