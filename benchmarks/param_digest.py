@@ -23,7 +23,10 @@ CASES = {
     "copy-ff-eager": dict(max_steps=300, engine="eager"),
     "copy-ff-compiled": dict(max_steps=120, engine="compiled"),
     "recall-lstm-controller-eager": dict(
-        task="associative_recall", model_options={"controller": "lstm"}, max_steps=100, engine="eager"
+        task="associative_recall",
+        model_options={"controller": "lstm", "controller_layers": 3},
+        max_steps=100,
+        engine="eager",
     ),
     "sort-lstm-baseline-eager": dict(task="priority_sort", model="lstm", max_steps=60, engine="eager"),
 }

@@ -395,3 +395,17 @@ def test_an_empty_batch_gives_an_empty_output(kind):
     for time in (0, 1, 3):
         y, _state = model(torch.zeros(0, time, 5))
         assert y.shape == (0, time, 3)
+
+
+def test_an_lstm_controller_gets_the_same_layers_from_python_and_from_the_command_line():
+    """One derived default: 3 feed-forward layers or 1 LSTM layer, whether the model is built in
+    Python or from the command line's flags."""
+    from ntmkit import DNC, NTM
+    from ntmkit.options import build_parser, model_options
+    from ntmkit.registry import model_kind
+
+    for cls, kind in ((NTM, "ntm"), (DNC, "dnc")):
+        for controller, layers in (("feedforward", 3), ("lstm", 1)):
+            assert cls(9, 8, controller=controller).config.controller_layers == layers
+            args = build_parser().parse_args(["train", "--model", kind, "--controller", controller])
+            assert model_kind(kind).config(9, 8, model_options(args, kind))["controller_layers"] == layers

@@ -426,8 +426,6 @@ def model_options(args, kind: str) -> dict:
         if flag == "maximum_shifts":
             v = (v - 1) // 2  # the window's size -> the shift range
         options[config_key(flag, kind)] = v
-    if "controller" in k.flags and "controller_layers" in k.flags and given(args, "controller_layers") is None:
-        options["controller_layers"] = 3 if options["controller"] == "feedforward" else 1
     return options
 
 

@@ -36,7 +36,7 @@ class DNCConfig(ModelConfig):
     output_size: int
     controller: str = "lstm"
     controller_size: int = 100
-    controller_layers: int = 1
+    controller_layers: int = 0  # 0: derived from the controller, 1 LSTM layer or 3 feed-forward layers
     memory_locations: int = 128  # N
     memory_vector_size: int = 20  # W, the paper's word size
     read_heads: int = 1  # R
@@ -49,6 +49,8 @@ class DNCConfig(ModelConfig):
     settings_name = "DNC settings"
 
     def __post_init__(self):
+        if self.controller_layers == 0 and not isinstance(self.controller_layers, bool):
+            self.controller_layers = 3 if self.controller == "feedforward" else 1
         check_positive_ints(self, POSITIVE[:-1])  # write_heads: exactly 1, below
         if self.write_heads != 1:
             raise ConfigError(f"the DNC has one write head, got write_heads={self.write_heads!r}: use 1")

@@ -40,7 +40,7 @@ class NTMConfig(ModelConfig):
     output_size: int
     controller: str = "feedforward"
     controller_size: int = 100
-    controller_layers: int = 3
+    controller_layers: int = 0  # 0: derived from the controller, 3 feed-forward layers or 1 LSTM layer
     memory_locations: int = 128
     memory_vector_size: int = 20
     read_heads: int = 1
@@ -76,6 +76,8 @@ class NTMConfig(ModelConfig):
     head_vectors: str = "tanh"
 
     def __post_init__(self):
+        if self.controller_layers == 0 and not isinstance(self.controller_layers, bool):
+            self.controller_layers = 3 if self.controller == "feedforward" else 1
         check_positive_ints(self, POSITIVE)
         if isinstance(self.shift_range, bool) or not isinstance(self.shift_range, int) or self.shift_range < 0:
             raise ConfigError(f"shift_range must be an integer >= 0, got {self.shift_range!r}")
