@@ -164,8 +164,11 @@ def _write_config(directory: Path, recipe) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     header = f"the resolved configuration of this run ({_versions()}); run it again: ntm train --config THIS_FILE"
     (directory / recipes.CONFIG).write_text(recipes.dumps(recipe, header))
+    import textwrap
+
     shown = " ".join(f"{k}={v}" for k, v in recipe.settings.items())
-    print(f"settings: task={recipe.task} model={recipe.model} seed={recipe.seed} {shown}")
+    block = f"settings: task={recipe.task} model={recipe.model} seed={recipe.seed} {shown}"
+    print(textwrap.fill(block, 100, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False))
     print(f"saved {directory / recipes.CONFIG}")
 
 
