@@ -15,6 +15,7 @@ memory does when it is enlarged for long sequences.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
@@ -100,8 +101,9 @@ class StructuredState(NamedTuple):
     controller: tuple[torch.Tensor, ...]
 
 
-class _StructuredRNN(nn.Module):
-    """The shared loop: the controller reads the input and memory cell 0, then updates the memory."""
+class _StructuredRNN(nn.Module, ABC):
+    """The shared loop: the controller reads the input and memory cell 0, then updates the memory
+    (each model's update: :meth:`_memory_step`)."""
 
     actions: ClassVar[tuple[str, ...]] = ()
 
@@ -130,8 +132,9 @@ class _StructuredRNN(nn.Module):
         """Cells of memory for a sequence of ``steps`` time steps."""
         return steps + 1
 
+    @abstractmethod
     def _memory_step(self, memory, actions, value, context) -> torch.Tensor:
-        raise NotImplementedError
+        """The memory after one step: :func:`stack_update` or :func:`tape_update`."""
 
     def _context(self, x: torch.Tensor) -> torch.Tensor | None:
         return None
